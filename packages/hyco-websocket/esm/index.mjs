@@ -1,0 +1,28 @@
+// ES module entry: the CommonJS build, re-exported by name, so that
+// `import { client, relayedServer } from 'hyco-websocket'` works.
+import cjs from '../dist/index.js';
+
+export const {
+  server,
+  client,
+  router,
+  frame,
+  request,
+  connection,
+  w3cwebsocket,
+  deprecation,
+  version,
+  createRelayBaseUri,
+  createRelayListenUri,
+  createRelaySendUri,
+  appendRelayToken,
+  parseRelayNamespace,
+  createRelayToken,
+  parseRelayToken,
+  tokenExpiry,
+  parseConnectionString,
+  RelayError,
+  RelayArgumentError,
+} = cjs;
+
+export default cjs;

@@ -1,0 +1,92 @@
+/**
+ * The error family of hyco-websocket. Every error the package raises or
+ * emits is a `RelayError` (or a `TypeError` for a wrongly typed argument,
+ * which also carries a `code`), so callers can branch on `err.code`.
+ */
+
+/** Stable error codes. Never renamed once published. */
+export type RelayErrorCode =
+  | 'ERR_HYCO_INVALID_ARGUMENT'
+  | 'ERR_HYCO_INVALID_CONNECTION_STRING'
+  | 'ERR_HYCO_INVALID_TOKEN'
+  | 'ERR_HYCO_TOKEN_PROVIDER'
+  | 'ERR_HYCO_UNAUTHORIZED'
+  | 'ERR_HYCO_FORBIDDEN'
+  | 'ERR_HYCO_NOT_FOUND'
+  | 'ERR_HYCO_BAD_REQUEST'
+  | 'ERR_HYCO_SERVICE'
+  | 'ERR_HYCO_HANDSHAKE'
+  | 'ERR_HYCO_CONNECTION'
+  | 'ERR_HYCO_CONTROL_CHANNEL_CLOSED'
+  | 'ERR_HYCO_KEEPALIVE_TIMEOUT'
+  | 'ERR_HYCO_RENDEZVOUS_FAILED'
+  | 'ERR_HYCO_PROTOCOL_NOT_REQUESTED'
+  | 'ERR_HYCO_ALREADY_RESOLVED'
+  | 'ERR_HYCO_NOT_SUPPORTED'
+  | 'ERR_HYCO_CLOSED'
+  | 'ERR_HYCO_MALFORMED_MESSAGE';
+
+export interface RelayErrorOptions {
+  /** HTTP status the service answered with, when the error came from it. */
+  statusCode?: number;
+  /** The service's tracking id (from the status text), when there is one. */
+  trackingId?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+/** An error raised by hyco-websocket, with a stable `code`. */
+export class RelayError extends Error {
+  readonly code: RelayErrorCode;
+  readonly statusCode?: number;
+  readonly trackingId?: string;
+
+  constructor(code: RelayErrorCode, message: string, options: RelayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RelayError';
+    this.code = code;
+    if (options.statusCode !== undefined) this.statusCode = options.statusCode;
+    if (options.trackingId !== undefined) this.trackingId = options.trackingId;
+  }
+}
+
+/** A `TypeError` with a stable `code`, thrown for missing or wrongly typed arguments. */
+export class RelayArgumentError extends TypeError {
+  readonly code = 'ERR_HYCO_INVALID_ARGUMENT' as const;
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'TypeError';
+  }
+}
+
+/** Throws a `RelayArgumentError` unless `value` is a non-empty string. */
+export function requireString(value: unknown, name: string): string {
+  if (typeof value !== 'string') {
+    throw new RelayArgumentError(`The "${name}" argument must be a string; received ${describe(value)}`);
+  }
+  if (value.length === 0) {
+    throw new RelayArgumentError(`The "${name}" argument must not be empty`);
+  }
+  return value;
+}
+
+/** Throws a `RelayArgumentError` unless `value` is undefined, null or a string. */
+export function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return requireString(value, name);
+}
+
+/** Describes a value's type for an error message without echoing its content. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `type ${typeof value}`;
+}
+
+/** The `TrackingId:...` part of a service status text, if present. */
+export function trackingIdFrom(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const match = /TrackingId:\s*([^,\s]+)/i.exec(text);
+  return match ? match[1] : undefined;
+}

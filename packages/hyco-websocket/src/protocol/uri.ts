@@ -1,0 +1,119 @@
+/**
+ * Relay addresses: `wss://{namespace}:443/$hc/{path}[?query]` and the
+ * listen / send forms with `sb-hc-*` parameters.
+ */
+import { RelayArgumentError, optionalString, requireString } from '../errors';
+import {
+  ACTION_CONNECT,
+  ACTION_LISTEN,
+  HC_PATH_PREFIX,
+  PARAM_ACTION,
+  PARAM_ID,
+  PARAM_TOKEN,
+} from './constants';
+import { createRelayToken } from './token';
+
+/** Where a namespace is reached: scheme, host and port. */
+export interface RelayEndpoint {
+  scheme: 'ws' | 'wss';
+  /** Host name or address; IPv6 addresses in brackets. */
+  host: string;
+  port: number;
+}
+
+const SCHEME_MAP: Record<string, 'ws' | 'wss'> = {
+  'ws:': 'ws',
+  'wss:': 'wss',
+  'http:': 'ws',
+  'https:': 'wss',
+  'sb:': 'wss',
+};
+
+/**
+ * Reads a namespace argument: a bare host name (`contoso.servicebus.windows.net`,
+ * reached with `wss` on 443) or a URL with a scheme and optional port
+ * (`ws://127.0.0.1:9090`, `wss://contoso.servicebus.windows.net`).
+ */
+export function parseRelayNamespace(namespace: string): RelayEndpoint {
+  requireString(namespace, 'namespace');
+  const trimmed = namespace.trim();
+  if (!trimmed.includes('://')) {
+    if (/[/?#\s@]/.test(trimmed)) {
+      throw new RelayArgumentError('The "namespace" argument must be a host name or a ws://, wss:// URL');
+    }
+    return { scheme: 'wss', host: trimmed.toLowerCase(), port: 443 };
+  }
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    throw new RelayArgumentError('The "namespace" argument is not a valid URL');
+  }
+  const scheme = SCHEME_MAP[url.protocol];
+  if (!scheme) {
+    throw new RelayArgumentError(
+      `The "namespace" argument has an unsupported scheme "${url.protocol.slice(0, -1)}" (use ws, wss, http, https or sb)`,
+    );
+  }
+  const port = url.port ? Number(url.port) : scheme === 'wss' ? 443 : 80;
+  return { scheme, host: url.hostname, port };
+}
+
+/** Percent-encodes what is not allowed in a path segment; valid `%XX` escapes are kept. */
+function encodePathPart(text: string): string {
+  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/g, (ch) => encodeURIComponent(ch));
+}
+
+/** Percent-encodes what is not allowed in a query; valid `%XX` escapes are kept. */
+function encodeQueryPart(text: string): string {
+  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/?]/g, (ch) => encodeURIComponent(ch));
+}
+
+/**
+ * `wss://{namespace}:443/$hc/{path}`, keeping a suffix and query carried by
+ * `path` (`hyco/rooms/7?user=ann`).
+ */
+export function createRelayBaseUri(namespace: string, path: string): string {
+  const endpoint = parseRelayNamespace(namespace);
+  requireString(path, 'path');
+  const q = path.indexOf('?');
+  const rawPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '');
+  const query = q === -1 ? '' : path.slice(q + 1);
+  if (rawPath.length === 0) throw new RelayArgumentError('The "path" argument must name a hybrid connection');
+  const base = `${endpoint.scheme}://${endpoint.host}:${endpoint.port}/${HC_PATH_PREFIX}/${encodePathPart(rawPath)}`;
+  return query ? `${base}?${encodeQueryPart(query)}` : base;
+}
+
+function actionUri(action: string, namespace: string, path: string, token?: string | null, id?: string | null): string {
+  const base = createRelayBaseUri(namespace, path);
+  const tokenText = optionalString(token, 'token');
+  const idText = optionalString(id, 'id');
+  let uri = `${base}${base.includes('?') ? '&' : '?'}${PARAM_ACTION}=${action}`;
+  if (tokenText !== undefined) uri += `&${PARAM_TOKEN}=${encodeURIComponent(tokenText)}`;
+  if (idText !== undefined) uri += `&${PARAM_ID}=${encodeURIComponent(idText)}`;
+  return uri;
+}
+
+/** The address a listener opens its control channel on (`sb-hc-action=listen`). */
+export function createRelayListenUri(namespace: string, path: string, token?: string | null, id?: string | null): string {
+  return actionUri(ACTION_LISTEN, namespace, path, token, id);
+}
+
+/** The address a sender connects to (`sb-hc-action=connect`). */
+export function createRelaySendUri(namespace: string, path: string, token?: string | null, id?: string | null): string {
+  return actionUri(ACTION_CONNECT, namespace, path, token, id);
+}
+
+/**
+ * Returns `uri` with a fresh token for it appended as `sb-hc-token`, for
+ * clients that cannot set headers (browsers).
+ */
+export function appendRelayToken(uri: string, ruleName: string, key: string, expirationSeconds?: number): string {
+  requireString(uri, 'uri');
+  const token = createRelayToken(uri, ruleName, key, expirationSeconds);
+  const hash = uri.indexOf('#');
+  const head = hash === -1 ? uri : uri.slice(0, hash);
+  const fragment = hash === -1 ? '' : uri.slice(hash);
+  const separator = !head.includes('?') ? '?' : head.endsWith('?') || head.endsWith('&') ? '' : '&';
+  return `${head}${separator}${PARAM_TOKEN}=${encodeURIComponent(token)}${fragment}`;
+}
