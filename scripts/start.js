@@ -1,8 +1,9 @@
 'use strict';
-// `npm start`: the first-run demo. Until the emulator and demo land, say so
-// plainly and exit non-zero so that nobody mistakes silence for success.
+// `npm start`: the first-run demo. Until the demo lands, say so plainly and
+// exit non-zero so that nobody mistakes silence for success.
 process.stderr.write(
-  'hyco-websocket: the local relay emulator and demo are not built yet.\n' +
-    'Run `npm test` to exercise the library; see README.md for what is available.\n',
+  'hyco-websocket: the first-run demo is not built yet.\n' +
+    'Meanwhile, run the local relay emulator with `npx hyco-relay-emulator --hybrid-connection echo`,\n' +
+    'and `npm test` to exercise everything; see README.md.\n',
 );
 process.exitCode = 1;

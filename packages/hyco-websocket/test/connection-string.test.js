@@ -43,6 +43,11 @@ test('the emulator form selects ws:// and keeps the endpoint port', () => {
   assert.equal(parseConnectionString('Endpoint=sb://[::1]:1234;UseDevelopmentEmulator=true').address, 'ws://[::1]:1234');
 });
 
+test('an explicit endpoint port is kept for wss (a TLS emulator)', () => {
+  const cs = parseConnectionString(`Endpoint=sb://127.0.0.1:9443/;SharedAccessKeyName=r;SharedAccessKey=${KEY}`);
+  assert.equal(cs.address, 'wss://127.0.0.1:9443');
+});
+
 test('UseDevelopmentEmulator is refused for a non-loopback host', () => {
   assert.throws(
     () => parseConnectionString(`Endpoint=sb://contoso.servicebus.windows.net/;UseDevelopmentEmulator=true`),

@@ -102,7 +102,8 @@ export function parseConnectionString(text: string): RelayConnectionString {
   }
 
   const scheme = useDevelopmentEmulator ? 'ws' : 'wss';
-  const port = useDevelopmentEmulator ? (url.port ? Number(url.port) : 80) : url.port && url.protocol !== 'sb:' ? Number(url.port) : 443;
+  // An explicit port is kept (Azure endpoints have none; a TLS emulator does).
+  const port = url.port ? Number(url.port) : useDevelopmentEmulator ? 80 : 443;
   const entityPath = values.get('EntityPath')?.replace(/^\/+|\/+$/g, '') || undefined;
 
   const result: RelayConnectionString = {

@@ -1,0 +1,81 @@
+/**
+ * SAS checks as the service makes them: format, known rule, signature
+ * (constant time), expiry, audience and rights.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AccessRight } from 'hyco-websocket/protocol';
+import { PARAM_TOKEN, parseRelayToken, resourceCovers, verifySignature } from 'hyco-websocket/protocol';
+import type { SharedAccessRule } from './options';
+
+export interface AuthSuccess {
+  ok: true;
+  /** Token expiry, Unix seconds; undefined for an anonymous sender. */
+  expiry: number | undefined;
+}
+
+export interface AuthFailure {
+  ok: false;
+  status: 401 | 403;
+  /** What is wrong, for the status text. Never contains the token. */
+  reason: string;
+}
+
+export type AuthResult = AuthSuccess | AuthFailure;
+
+/** What a check needs to know about the entity. */
+export interface AuthTarget {
+  /** `http://{host}/{path}` of the hybrid connection. */
+  entityUri: string;
+  /** Rules of the entity, then of the namespace. */
+  rules: SharedAccessRule[];
+}
+
+/**
+ * The token a request carries: `ServiceBusAuthorization` header, then an
+ * `Authorization` header holding a SAS token, then `sb-hc-token`.
+ */
+export function requestToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const header = req.headers['servicebusauthorization'];
+  if (typeof header === 'string' && header.trim()) return header.trim();
+  const authorization = req.headers.authorization;
+  if (typeof authorization === 'string' && /^SharedAccessSignature\s/i.test(authorization.trim())) return authorization.trim();
+  const fromQuery = query.get(PARAM_TOKEN);
+  return fromQuery ? fromQuery : undefined;
+}
+
+function grants(rule: SharedAccessRule, right: AccessRight): boolean {
+  return rule.rights.includes(right) || rule.rights.includes('Manage');
+}
+
+/** Checks `token` for `right` on `target`, at `nowSeconds`. */
+export function authorize(
+  token: string | undefined,
+  target: AuthTarget,
+  right: AccessRight,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): AuthResult {
+  if (!token) {
+    return { ok: false, status: 401, reason: 'MissingToken: no ServiceBusAuthorization header or sb-hc-token parameter' };
+  }
+  let parsed;
+  try {
+    parsed = parseRelayToken(token);
+  } catch (err) {
+    return { ok: false, status: 401, reason: `MalformedToken: ${(err as Error).message}` };
+  }
+  const rule = target.rules.find((r) => r.name === parsed.keyName);
+  if (!rule) return { ok: false, status: 401, reason: 'InvalidSignature: the token names an unknown shared access rule' };
+  if (!verifySignature(parsed, rule.key)) {
+    return { ok: false, status: 401, reason: 'InvalidSignature: the token signature is not valid for its rule' };
+  }
+  if (parsed.expiry <= nowSeconds) {
+    return { ok: false, status: 401, reason: `ExpiredToken: the token expired at ${new Date(parsed.expiry * 1000).toISOString()}` };
+  }
+  if (!resourceCovers(parsed.resource, target.entityUri)) {
+    return { ok: false, status: 403, reason: 'InvalidAudience: the token is not for this hybrid connection' };
+  }
+  if (!grants(rule, right)) {
+    return { ok: false, status: 403, reason: `Unauthorized: the token's rule does not grant the ${right} right` };
+  }
+  return { ok: true, expiry: parsed.expiry };
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * `hyco-relay-emulator`: runs the emulator from a terminal. Prints each
+ * listening address and the connection string once, then one line per
+ * listener and connection (never a payload, key or token).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { RelayEmulator } from './emulator';
+import type { RelayActivity } from './emulator';
+import { DEFAULT_RULE_NAME } from './options';
+import type { RelayEmulatorOptions } from './options';
+
+/** The CLI's default port (the programmatic default is 0, any free port). */
+export const DEFAULT_CLI_PORT = 9030;
+
+function integer(name: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+    return Number(value);
+  };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface CliFlags {
+  host?: string;
+  port: number;
+  hybridConnection: string[];
+  keyName?: string;
+  key?: string;
+  autoCreate?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: boolean;
+  namespace?: string;
+  config?: string;
+  rendezvousTimeout?: number;
+  idleTimeout?: number;
+  quiet?: boolean;
+}
+
+function readConfig(file: string): RelayEmulatorOptions {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`--config ${file} is not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`--config ${file} must hold a JSON object`);
+  return value;
+}
+
+/** Builds emulator options from flags (flags win over the config file). */
+export function optionsFromFlags(flags: CliFlags): RelayEmulatorOptions {
+  const options: RelayEmulatorOptions = flags.config ? readConfig(flags.config) : {};
+  if (flags.host !== undefined) options.host = flags.host;
+  options.port = flags.port;
+  if (flags.hybridConnection.length) options.hybridConnections = [...(options.hybridConnections ?? []), ...flags.hybridConnection];
+  if (flags.key !== undefined || flags.keyName !== undefined) {
+    if (flags.key === undefined) throw new Error('--key-name needs --key');
+    options.rules = [{ name: flags.keyName ?? DEFAULT_RULE_NAME, key: flags.key, rights: ['Listen', 'Send', 'Manage'] }];
+  }
+  if (flags.autoCreate) options.autoCreate = true;
+  if (flags.namespace) options.namespace = flags.namespace;
+  if (flags.tlsSelfSigned && (flags.tlsCert || flags.tlsKey)) throw new Error('use --tls-self-signed or --tls-cert/--tls-key, not both');
+  if (flags.tlsSelfSigned) options.tls = 'self-signed';
+  else if (flags.tlsCert || flags.tlsKey) {
+    if (!flags.tlsCert || !flags.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+    options.tls = { cert: readFileSync(flags.tlsCert), key: readFileSync(flags.tlsKey) };
+  }
+  if (flags.rendezvousTimeout !== undefined) options.rendezvousTimeoutMs = flags.rendezvousTimeout;
+  if (flags.idleTimeout !== undefined) options.idleTimeoutMs = flags.idleTimeout;
+  return options;
+}
+
+function describe(a: RelayActivity): string {
+  const time = new Date().toISOString();
+  switch (a.type) {
+    case 'listener-online':
+      return `${time} listener online    ${a.path} (${a.id})`;
+    case 'listener-offline':
+      return `${time} listener offline   ${a.path} (${a.id})`;
+    case 'sender-accepted':
+      return `${time} connection open    ${a.path} (${a.id})`;
+    case 'connection-closed':
+      return `${time} connection closed  ${a.path} (${a.id})`;
+    case 'sender-rejected':
+      return `${time} sender rejected    ${a.path} ${a.status ?? ''} (${a.id})`;
+    case 'sender-timed-out':
+      return `${time} sender timed out   ${a.path} 504 (${a.id})`;
+    case 'refused':
+      return `${time} refused ${a.status ?? ''}        ${a.path || '-'}: ${a.detail ?? ''}`;
+  }
+}
+
+export async function main(argv: string[]): Promise<RelayEmulator> {
+  const program = new Command();
+  program
+    .name('hyco-relay-emulator')
+    .description('A local Azure Relay Hybrid Connections emulator (service side), for development and tests.')
+    .option('--host <host>', 'address to bind (default 127.0.0.1; anything else is reachable from other machines)')
+    .option('-p, --port <port>', 'port to listen on (0 = any free port)', integer('--port'), DEFAULT_CLI_PORT)
+    .option('--hybrid-connection <name>', 'create a hybrid connection (repeatable)', collect, [])
+    .option('--key-name <name>', `shared access rule name (default ${DEFAULT_RULE_NAME})`)
+    .option('--key <key>', 'shared access key (default: random, printed once)')
+    .option('--auto-create', 'accept any hybrid connection path, creating it on first listen')
+    .option('--namespace <host>', 'host name the emulator answers as (default: any Host)')
+    .option('--tls-cert <file>', 'TLS certificate (PEM); serve wss://')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--tls-self-signed', 'serve wss:// with a generated self-signed certificate')
+    .option('--rendezvous-timeout <ms>', 'rendezvous address lifetime in ms (default 30000)', integer('--rendezvous-timeout'))
+    .option('--idle-timeout <ms>', 'cut idle control channels after this many ms, as an intermediary would (default: never)', integer('--idle-timeout'))
+    .option('--config <file>', 'JSON file with RelayEmulator.start options (flags win)')
+    .option('-q, --quiet', 'do not log connections')
+    .showHelpAfterError()
+    .parse(argv);
+  const flags = program.opts<CliFlags>();
+  const options = optionsFromFlags(flags);
+  const relay = await RelayEmulator.start(options);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`hyco-relay-emulator listening on ${relay.endpoint}`);
+  const scheme = relay.endpoint.startsWith('wss') ? 'https' : 'http';
+  out(`runtime information:  ${scheme}://${relay.endpoint.split('://')[1]}/`);
+  for (const hc of relay.stats().hybridConnections) out(`hybrid connection:    ${hc.path}${hc.requiresClientAuthorization ? '' : ' (anonymous senders)'}`);
+  if (options.autoCreate) out('hybrid connections:   created on first listen (--auto-create)');
+  out(`connection string:    ${relay.connectionString()}`);
+  if (!options.rules) out('(the key above is random and shown once; pass --key to fix it)');
+  if (!flags.quiet) relay.on('activity', (a: RelayActivity) => out(describe(a)));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    out('shutting down');
+    relay.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return relay;
+}
+
+if (require.main === module) {
+  main(process.argv).catch((err: Error) => {
+    process.stderr.write(`hyco-relay-emulator: ${err.message}\n`);
+    process.exit(1);
+  });
+}

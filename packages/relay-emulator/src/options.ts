@@ -1,0 +1,150 @@
+/** Options of the emulator, their defaults and their checks. */
+import { randomBytes } from 'node:crypto';
+import type { AccessRight } from 'hyco-websocket/protocol';
+import { MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS } from 'hyco-websocket/protocol';
+
+/** A shared access rule: a named key granting rights. */
+export interface SharedAccessRule {
+  name: string;
+  key: string;
+  rights: AccessRight[];
+}
+
+/** A hybrid connection to create at start. */
+export interface HybridConnectionOptions {
+  path: string;
+  /** When false, senders need no token (listeners always do). Default true. */
+  requiresClientAuthorization?: boolean;
+  /** Rules that apply to this hybrid connection only. */
+  rules?: SharedAccessRule[];
+}
+
+export interface RelayEmulatorOptions {
+  /** Address to bind. Default `127.0.0.1` (loopback). */
+  host?: string;
+  /** Port; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Namespace-wide rules. Default: `RootManageSharedAccessKey` with all rights and a random key. */
+  rules?: SharedAccessRule[];
+  /** Hybrid connections to create, by name or with options. */
+  hybridConnections?: (string | HybridConnectionOptions)[];
+  /** Accept any path, creating the hybrid connection on first use. Default false. */
+  autoCreate?: boolean;
+  /** TLS: a certificate and key (PEM), or `'self-signed'`. Then addresses are `wss://`. */
+  tls?: { cert: string | Buffer; key: string | Buffer } | 'self-signed';
+  /** The host name the emulator answers as. Default: any `Host`. */
+  namespace?: string;
+  /** Rendezvous address lifetime, ms. Default 30000. */
+  rendezvousTimeoutMs?: number;
+  /** Listeners allowed per hybrid connection. Default 25. */
+  maxListenersPerHybridConnection?: number;
+  /** Cut control channels idle this long, ms, as an intermediary would; 0 = never. Default 0. */
+  idleTimeoutMs?: number;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  rules: SharedAccessRule[];
+  hybridConnections: HybridConnectionOptions[];
+  autoCreate: boolean;
+  tls: RelayEmulatorOptions['tls'];
+  namespace: string | undefined;
+  rendezvousTimeoutMs: number;
+  maxListenersPerHybridConnection: number;
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
+const RIGHTS = new Set(['Listen', 'Send', 'Manage']);
+
+function optionError(message: string): TypeError {
+  const err = new TypeError(`Invalid RelayEmulator option: ${message}`) as TypeError & { code: string };
+  err.code = 'ERR_HYCO_INVALID_ARGUMENT';
+  return err;
+}
+
+/** A random key of 32 bytes, base64, like the ones Azure generates. */
+export function generateKey(): string {
+  return randomBytes(32).toString('base64');
+}
+
+export function checkRules(rules: unknown, where: string): SharedAccessRule[] {
+  if (!Array.isArray(rules)) throw optionError(`${where} must be an array`);
+  return rules.map((rule: unknown, i) => {
+    const r = rule as Partial<SharedAccessRule> | null;
+    if (!r || typeof r !== 'object') throw optionError(`${where}[${i}] must be an object`);
+    if (typeof r.name !== 'string' || !r.name) throw optionError(`${where}[${i}].name must be a non-empty string`);
+    if (typeof r.key !== 'string' || !r.key) throw optionError(`${where}[${i}].key must be a non-empty string`);
+    if (!Array.isArray(r.rights) || r.rights.length === 0 || !r.rights.every((x) => RIGHTS.has(x))) {
+      throw optionError(`${where}[${i}].rights must list Listen, Send and/or Manage`);
+    }
+    return { name: r.name, key: r.key, rights: [...r.rights] };
+  });
+}
+
+/** Checks a hybrid connection path: segments of letters, digits, `-`, `_`, `.`. */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string') throw optionError('a hybrid connection path must be a string');
+  const trimmed = path.replace(/^\/+|\/+$/g, '');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(trimmed) || trimmed.length > 260) {
+    throw optionError(`"${path.slice(0, 80)}" is not a valid hybrid connection path`);
+  }
+  return trimmed;
+}
+
+export function checkHybridConnection(value: unknown): HybridConnectionOptions {
+  if (typeof value === 'string') return { path: checkPath(value), requiresClientAuthorization: true };
+  if (!value || typeof value !== 'object') throw optionError('hybridConnections entries must be names or objects');
+  const v = value as Partial<HybridConnectionOptions>;
+  const out: HybridConnectionOptions = {
+    path: checkPath(v.path),
+    requiresClientAuthorization: v.requiresClientAuthorization !== false,
+  };
+  if (v.rules !== undefined) out.rules = checkRules(v.rules, `hybridConnections "${out.path}" rules`);
+  return out;
+}
+
+function positiveInt(value: unknown, name: string, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || (!allowZero && value === 0)) {
+    throw optionError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw optionError('options must be an object');
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || !host) throw optionError('host must be a non-empty string');
+  const port = positiveInt(options.port, 'port', 0, true);
+  if (port > 65535) throw optionError('port must be at most 65535');
+  const rules = options.rules === undefined
+    ? [{ name: DEFAULT_RULE_NAME, key: generateKey(), rights: ['Listen', 'Send', 'Manage'] as AccessRight[] }]
+    : checkRules(options.rules, 'rules');
+  const hybridConnections = (options.hybridConnections ?? []).map(checkHybridConnection);
+  const tls = options.tls;
+  if (tls !== undefined && tls !== 'self-signed' && (typeof tls !== 'object' || !tls || !tls.cert || !tls.key)) {
+    throw optionError('tls must be { cert, key } or "self-signed"');
+  }
+  if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !options.namespace)) {
+    throw optionError('namespace must be a host name');
+  }
+  return {
+    host,
+    port,
+    rules,
+    hybridConnections,
+    autoCreate: options.autoCreate === true,
+    tls,
+    namespace: options.namespace?.toLowerCase(),
+    rendezvousTimeoutMs: positiveInt(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', RENDEZVOUS_TIMEOUT_MS),
+    maxListenersPerHybridConnection: positiveInt(
+      options.maxListenersPerHybridConnection,
+      'maxListenersPerHybridConnection',
+      MAX_LISTENERS_PER_HYBRID_CONNECTION,
+    ),
+    idleTimeoutMs: positiveInt(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
+  };
+}

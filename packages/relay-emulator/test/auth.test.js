@@ -1,0 +1,110 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { createRelayToken } = require('hyco-websocket');
+const { startRelay, listen, send, handshakeStatus, token, KEY, createRelayListenUri, createRelaySendUri } = require('./helpers');
+
+test('listener auth matrix: each bad token gets its status and a text that says why', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['echo', 'other'] });
+  const uri = createRelayListenUri(relay.endpoint, 'echo');
+  const cases = [
+    ['missing', undefined, 401, /MissingToken/],
+    ['malformed', 'SharedAccessSignature nonsense', 401, /MalformedToken/],
+    ['not SAS at all', 'Bearer abc', 401, /MalformedToken/],
+    ['wrong key', createRelayToken('http://127.0.0.1/echo', 'RootManageSharedAccessKey', 'd3Jvbmc='), 401, /InvalidSignature/],
+    ['unknown rule', createRelayToken('http://127.0.0.1/echo', 'NoSuchRule', KEY), 401, /InvalidSignature/],
+    ['expired', expiredToken('echo'), 401, /ExpiredToken/],
+    ['wrong path', token('other'), 403, /InvalidAudience/],
+    ['prefix that is not a segment', token('ech'), 403, /InvalidAudience/],
+    ['send token used to listen', token('echo', 'SendOnly'), 403, /Listen right/],
+  ];
+  for (const [name, tok, status, text] of cases) {
+    const headers = tok === undefined ? {} : { ServiceBusAuthorization: tok };
+    const result = await handshakeStatus(uri, headers);
+    assert.equal(result.status, status, name);
+    assert.match(result.text, text, name);
+    assert.match(result.text, /TrackingId:[0-9a-f-]{36}/, `${name}: tracking id`);
+    if (tok) assert.equal(result.text.includes(tok), false, `${name}: the token leaked into the status text`);
+    assert.equal(result.text.includes(KEY), false);
+  }
+});
+
+test('sender auth matrix: listen token used to connect is 403, good tokens reach the listener', async (t) => {
+  const relay = await startRelay(t);
+  await listen(t, relay);
+  const uri = createRelaySendUri(relay.endpoint, 'echo');
+  assert.equal((await handshakeStatus(uri, { ServiceBusAuthorization: token('echo', 'ListenOnly') })).status, 403);
+  assert.equal((await handshakeStatus(uri)).status, 401);
+  assert.equal((await handshakeStatus(uri, { ServiceBusAuthorization: expiredToken('echo') })).status, 401);
+  const viaSendRule = await send(relay, 'echo', { token: token('echo', 'SendOnly') });
+  viaSendRule.drop();
+  const viaQuery = await send(relay, 'echo', { token: null, uriToken: token('echo', 'SendOnly') });
+  viaQuery.drop();
+});
+
+test('a namespace-wide token covers every hybrid connection; Manage implies Listen and Send', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['echo', 'second'] });
+  const namespaceToken = createRelayToken('http://127.0.0.1/', 'RootManageSharedAccessKey', KEY);
+  await listen(t, relay, 'echo', { token: namespaceToken });
+  await listen(t, relay, 'second', { token: namespaceToken });
+  const connection = await send(relay, 'second', { token: namespaceToken });
+  connection.drop();
+});
+
+test('the audience ignores scheme, port, case and a trailing slash', async (t) => {
+  const relay = await startRelay(t);
+  const variant = createRelayToken(`wss://127.0.0.1:${relay.port}/$hc/ECHO/`, 'RootManageSharedAccessKey', KEY);
+  await listen(t, relay, 'echo', { token: variant });
+});
+
+test('an anonymous hybrid connection lets senders in without a token, never listeners', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: [{ path: 'open', requiresClientAuthorization: false }] });
+  assert.equal((await handshakeStatus(createRelayListenUri(relay.endpoint, 'open'))).status, 401);
+  await listen(t, relay, 'open');
+  const connection = await send(relay, 'open', { token: null });
+  connection.sendUTF('anonymous');
+  connection.drop();
+});
+
+test('entity-level rules apply to their hybrid connection only', async (t) => {
+  const entityRule = { name: 'EchoListen', key: 'ZWNoby1vbmx5', rights: ['Listen'] };
+  const relay = await startRelay(t, { hybridConnections: [{ path: 'echo', rules: [entityRule] }, 'other'] });
+  await listen(t, relay, 'echo', { token: createRelayToken('http://127.0.0.1/echo', 'EchoListen', 'ZWNoby1vbmx5') });
+  const onOther = await handshakeStatus(createRelayListenUri(relay.endpoint, 'other'), {
+    ServiceBusAuthorization: createRelayToken('http://127.0.0.1/other', 'EchoListen', 'ZWNoby1vbmx5'),
+  });
+  assert.equal(onOther.status, 401);
+});
+
+test('an unknown hybrid connection is 404, a bad action is 400, no listener is 404', async (t) => {
+  const relay = await startRelay(t);
+  const missing = await handshakeStatus(createRelayListenUri(relay.endpoint, 'nope'), { ServiceBusAuthorization: token('nope') });
+  assert.equal(missing.status, 404);
+  assert.match(missing.text, /EntityNotFound/);
+  const badAction = await handshakeStatus(`${relay.endpoint}/$hc/echo?sb-hc-action=dance`, { ServiceBusAuthorization: token('echo') });
+  assert.equal(badAction.status, 400);
+  assert.match(badAction.text, /unknown sb-hc-action/);
+  const noAction = await handshakeStatus(`${relay.endpoint}/$hc/echo`, { ServiceBusAuthorization: token('echo') });
+  assert.equal(noAction.status, 400);
+  const noListener = await handshakeStatus(createRelaySendUri(relay.endpoint, 'echo'), { ServiceBusAuthorization: token('echo') });
+  assert.equal(noListener.status, 404);
+  assert.match(noListener.text, /no listener online/);
+});
+
+test('autoCreate accepts any path on first listen', async (t) => {
+  const relay = await startRelay(t, { autoCreate: true, hybridConnections: [] });
+  await listen(t, relay, 'made/on/demand');
+  const connection = await send(relay, 'made/on/demand', { token: token('made/on/demand') });
+  connection.drop();
+  assert.deepEqual(relay.stats().hybridConnections.map((h) => h.path), ['made/on/demand']);
+});
+
+function expiredToken(path) {
+  const realNow = Date.now;
+  Date.now = () => realNow() - 7200 * 1000;
+  try {
+    return token(path, 'RootManageSharedAccessKey', 60);
+  } finally {
+    Date.now = realNow;
+  }
+}

@@ -1,0 +1,97 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
+const { spawn, spawnSync } = require('node:child_process');
+const WebSocket = require('ws');
+const { parseConnectionString, createRelayToken, createRelayListenUri, createRelaySendUri } = require('hyco-websocket');
+const { once, nextMessage } = require('./helpers');
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+/** Starts the CLI and resolves once it has printed its connection string. */
+function startCli(t, args) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  child.output = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => (child.output += d));
+  child.stderr.on('data', (d) => (child.output += d));
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = /connection string:\s+(\S+)/.exec(child.output);
+      if (m) resolve({ child, connectionString: m[1] });
+    };
+    child.stdout.on('data', check);
+    child.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${child.output}`)));
+  });
+}
+
+test('the CLI prints its address and connection string, relays, logs connections without secrets, and stops on SIGINT', async (t) => {
+  const key = 'Y2xpLXRlc3Qta2V5';
+  const { child, connectionString } = await startCli(t, ['--port', '0', '--hybrid-connection', 'echo', '--key', key]);
+  assert.match(child.output, /listening on ws:\/\/127\.0\.0\.1:\d+/);
+  assert.match(child.output, /hybrid connection:\s+echo/);
+  const cs = parseConnectionString(connectionString);
+  assert.equal(cs.useDevelopmentEmulator, true);
+  assert.equal(cs.sharedAccessKey, key);
+  const tok = createRelayToken(`http://${cs.namespace}/echo`, cs.sharedAccessKeyName, cs.sharedAccessKey);
+  const listener = new WebSocket(createRelayListenUri(cs.address, 'echo'), { headers: { ServiceBusAuthorization: tok } });
+  t.after(() => listener.terminate());
+  listener.on('message', (m) => {
+    const r = new WebSocket(JSON.parse(m).accept.address, { perMessageDeflate: false });
+    r.on('message', (d, isBinary) => r.send(d, { binary: isBinary }));
+  });
+  await once(listener, 'open');
+  const sender = new WebSocket(createRelaySendUri(cs.address, 'echo', tok), { perMessageDeflate: false });
+  await once(sender, 'open');
+  sender.send('via cli');
+  assert.equal(String(await nextMessage(sender)), 'via cli');
+  sender.close();
+  await once(sender, 'close');
+  const logStart = child.output.indexOf('connection string:');
+  const log = child.output.slice(child.output.indexOf('\n', logStart));
+  assert.match(log, /listener online\s+echo/);
+  assert.match(log, /connection open\s+echo/);
+  assert.equal(log.includes(key), false, 'the key appears only in the connection string line');
+  assert.equal(log.includes('SharedAccessSignature'), false);
+  child.kill('SIGINT');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  assert.match(child.output, /shutting down/);
+});
+
+test('without --key the CLI makes a random key and says it is shown once', async (t) => {
+  const { child, connectionString } = await startCli(t, ['-p', '0']);
+  assert.match(child.output, /random and shown once/);
+  assert.equal(parseConnectionString(connectionString).sharedAccessKeyName, 'RootManageSharedAccessKey');
+});
+
+test('--config reads options from JSON; flags win', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-cli-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'relay.json');
+  fs.writeFileSync(file, JSON.stringify({ port: 1, hybridConnections: ['a', { path: 'b', requiresClientAuthorization: false }] }));
+  const { child } = await startCli(t, ['--config', file, '--port', '0']);
+  assert.match(child.output, /hybrid connection:\s+a\n/);
+  assert.match(child.output, /hybrid connection:\s+b \(anonymous senders\)/);
+});
+
+test('--help describes every flag; bad flags fail with a message', () => {
+  const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  for (const flag of ['--port', '--host', '--hybrid-connection', '--key-name', '--key', '--auto-create', '--tls-cert', '--tls-key', '--tls-self-signed', '--config']) {
+    assert.ok(help.stdout.includes(flag), flag);
+  }
+  const bad = spawnSync(process.execPath, [CLI, '--port', 'eighty'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /--port must be a whole number/);
+  const lonely = spawnSync(process.execPath, [CLI, '--tls-cert', 'x.pem', '-p', '0'], { encoding: 'utf8' });
+  assert.equal(lonely.status, 1);
+  assert.match(lonely.stderr, /--tls-cert and --tls-key go together/);
+  const missing = spawnSync(process.execPath, [CLI, '--config', '/nonexistent/relay.json'], { encoding: 'utf8' });
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /cannot read --config/);
+});

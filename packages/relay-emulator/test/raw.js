@@ -1,0 +1,110 @@
+'use strict';
+// Raw WebSocket plumbing for tests that must see frames exactly as they
+// travel: a handshake over http.request and a minimal frame codec.
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+/** Encodes one frame; masked (as a client sends) unless mask is false. */
+function encodeFrame({ fin = true, rsv = 0, opcode, payload = Buffer.alloc(0), mask = true, lengthOverride }) {
+  const len = payload.length;
+  const lenBytes = len < 126 ? 0 : len < 0x10000 ? 2 : 8;
+  const head = Buffer.alloc(2 + lenBytes + (mask ? 4 : 0));
+  head[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  head[1] = (mask ? 0x80 : 0) | (lenBytes === 0 ? len : lenBytes === 2 ? 126 : 127);
+  if (lenBytes === 2) head.writeUInt16BE(len, 2);
+  if (lenBytes === 8) head.writeBigUInt64BE(BigInt(lengthOverride ?? len), 2);
+  if (!mask) return Buffer.concat([head, payload]);
+  const key = crypto.randomBytes(4);
+  key.copy(head, 2 + lenBytes);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i] ^= key[i & 3];
+  return Buffer.concat([head, body]);
+}
+
+/** Collects unmasked frames (as a server sends them) from a socket. */
+class FrameReader {
+  constructor(socket, initial = Buffer.alloc(0)) {
+    this.buffer = Buffer.alloc(0);
+    this.frames = [];
+    this.waiters = [];
+    this.ended = false;
+    socket.on('data', (chunk) => this.push(chunk));
+    socket.on('close', () => {
+      this.ended = true;
+      this.flush();
+    });
+    if (initial.length) this.push(initial);
+  }
+
+  push(chunk) {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      if (this.buffer.length < 2) break;
+      const b0 = this.buffer[0];
+      const b1 = this.buffer[1];
+      let len = b1 & 0x7f;
+      let pos = 2;
+      if (len === 126) {
+        if (this.buffer.length < 4) break;
+        len = this.buffer.readUInt16BE(2);
+        pos = 4;
+      } else if (len === 127) {
+        if (this.buffer.length < 10) break;
+        len = Number(this.buffer.readBigUInt64BE(2));
+        pos = 10;
+      }
+      if (b1 & 0x80) throw new Error('a server frame must not be masked');
+      if (this.buffer.length < pos + len) break;
+      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, payload: this.buffer.subarray(pos, pos + len) });
+      this.buffer = this.buffer.subarray(pos + len);
+    }
+    this.flush();
+  }
+
+  flush() {
+    while (this.waiters.length && (this.frames.length || this.ended)) {
+      const { resolve, reject } = this.waiters.shift();
+      if (this.frames.length) resolve(this.frames.shift());
+      else reject(new Error('socket closed'));
+    }
+  }
+
+  /** The next frame. */
+  next() {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.flush();
+    });
+  }
+}
+
+/**
+ * Opens a WebSocket handshake with http.request. Resolves with
+ * { socket, response, reader } on 101, or { status, statusMessage } otherwise.
+ */
+function rawUpgrade(url, headers = {}) {
+  const u = new URL(url.replace(/^ws/, 'http'));
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: u.hostname,
+      port: u.port,
+      path: u.pathname + u.search,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'),
+        ...headers,
+      },
+    });
+    req.on('upgrade', (response, socket, head) => resolve({ socket, response, reader: new FrameReader(socket, head) }));
+    req.on('response', (res) => {
+      res.resume();
+      resolve({ status: res.statusCode, statusMessage: res.statusMessage });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+module.exports = { encodeFrame, FrameReader, rawUpgrade };
