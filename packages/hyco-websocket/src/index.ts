@@ -3,7 +3,20 @@
  * same objects) plus Azure Relay Hybrid Connections helpers and a relayed
  * server.
  */
+import { HybridConnectionsWebSocketServer } from './server';
+import { HybridConnectionsWebSocketRequest } from './request';
+
 export * from 'websocket';
+
+/** The relayed server: `websocket`'s WebSocketServer contract, listening through Azure Relay. */
+export const relayedServer = HybridConnectionsWebSocketServer;
+/** The relayed request handed to `request` listeners. */
+export const relayedRequest = HybridConnectionsWebSocketRequest;
+export { HybridConnectionsWebSocketServer, HybridConnectionsWebSocketRequest };
+export type { HybridConnectionsWebSocketServerOptions } from './server';
+export type { RequestedExtension } from './request';
+export type { RequestCookie, SetCookie } from './cookies';
+export type { TokenSource } from './token-provider';
 
 export {
   createRelayBaseUri,

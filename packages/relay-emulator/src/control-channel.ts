@@ -83,6 +83,15 @@ export class ControlChannel {
     this.ws.once('close', () => clearTimeout(timer));
   }
 
+  /**
+   * Stops reading from the listener, as a dead network path would: its pings
+   * go unanswered and nothing it sends arrives. The socket stays open.
+   */
+  stall(): void {
+    this.clearTimers();
+    (this.ws as unknown as { _socket?: { pause(): void } })._socket?.pause();
+  }
+
   /** Drops the TCP connection abruptly, as a network fault would. */
   drop(): void {
     this.closed = true;

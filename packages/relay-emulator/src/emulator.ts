@@ -190,16 +190,20 @@ export class RelayEmulator extends EventEmitter {
 
   /**
    * Fault injection: drops the control channels of `path` (all paths when
-   * omitted), either closing them with `code` (default 1011) or destroying
-   * their sockets abruptly. Returns how many were dropped.
+   * omitted): `close` sends close `code` (default 1011), `destroy` cuts the
+   * socket abruptly, `stall` stops reading (pings go unanswered, as on a dead
+   * network path). Returns how many were affected.
    */
-  dropControlChannels(path?: string, mode: 'close' | 'destroy' = 'close', code = CLOSE_SERVICE_FAULT): number {
+  dropControlChannels(path?: string, mode: 'close' | 'destroy' | 'stall' = 'close', code = CLOSE_SERVICE_FAULT): number {
     let count = 0;
     for (const entity of this.entities.values()) {
       if (path !== undefined && entity.path.toLowerCase() !== path.toLowerCase()) continue;
       for (const listener of [...entity.listeners]) {
         if (mode === 'destroy') listener.drop();
-        else listener.close(code, 'Fault injected by the emulator');
+        else if (mode === 'stall') {
+          listener.stall();
+          entity.listeners.delete(listener);
+        } else listener.close(code, 'Fault injected by the emulator');
         count++;
       }
     }

@@ -1,0 +1,296 @@
+/**
+ * HybridConnectionsWebSocketRequest: a sender waiting at the relay, with
+ * the information `websocket`'s WebSocketRequest carries, and asynchronous
+ * accept / reject over a rendezvous WebSocket.
+ */
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { parse as parseUrl } from 'node:url';
+import type { UrlWithParsedQuery } from 'node:url';
+import createDebug from 'debug';
+import { client as WebSocketClient } from 'websocket';
+import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
+import { RelayError } from './errors';
+import { PARAM_STATUS_CODE, PARAM_STATUS_DESCRIPTION } from './protocol/constants';
+import type { AcceptMessage } from './protocol/messages';
+import { parseCookieHeader, serializeSetCookies } from './cookies';
+import type { RequestCookie, SetCookie } from './cookies';
+import { statusError } from './control-channel';
+
+const debug = createDebug('hyco-websocket:request');
+
+/** Settings a request needs from its server. */
+export interface RequestConfig {
+  /** Options for the rendezvous WebSocket (and so the accepted connection). */
+  clientConfig: IClientConfig;
+  /** Trust `X-Forwarded-For` unless true. */
+  ignoreXForwardedFor: boolean;
+  /** Give up opening a rendezvous after this long, ms. */
+  rendezvousTimeout: number;
+}
+
+export interface RequestedExtension {
+  name: string;
+  params: { name: string; value: string | undefined }[];
+}
+
+type AcceptCallback = (result: WebSocketConnection | Error) => void;
+type RejectCallback = (error?: Error) => void;
+
+function parseExtensions(header: string | undefined): RequestedExtension[] {
+  if (!header) return [];
+  return header
+    .toLowerCase()
+    .split(/,\s*/)
+    .filter(Boolean)
+    .map((extension) => {
+      const [name, ...params] = extension.split(/;\s*/);
+      return {
+        name,
+        params: params.map((p) => {
+          const eq = p.indexOf('=');
+          return eq === -1 ? { name: p, value: undefined } : { name: p.slice(0, eq), value: p.slice(eq + 1) };
+        }),
+      };
+    });
+}
+
+/** The sender's path after the hybrid connection, and its query without `sb-hc-*`. */
+export function senderResource(address: string, entityPath: string): string {
+  const url = new URL(address);
+  const prefix = `/$hc/${entityPath}`;
+  let path = url.pathname;
+  if (path.toLowerCase().startsWith(prefix.toLowerCase())) path = path.slice(prefix.length);
+  else path = path.replace(/^\/\$hc/i, '');
+  if (!path.startsWith('/')) path = `/${path}`;
+  const query = url.search
+    .slice(1)
+    .split('&')
+    .filter((part) => {
+      if (!part) return false;
+      let name = part.split('=')[0];
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // Compared as sent.
+      }
+      return !name.toLowerCase().startsWith('sb-hc-');
+    })
+    .join('&');
+  return query ? `${path}?${query}` : path;
+}
+
+export class HybridConnectionsWebSocketRequest extends EventEmitter {
+  /** The sender's handshake, as `websocket` exposes it: lower-cased headers, url, method. */
+  readonly httpRequest: { headers: Record<string, string>; url: string; method: string };
+  /** The sender's path after the hybrid connection, with its query (no `sb-hc-*`); `/` when none. */
+  readonly resource: string;
+  readonly resourceURL: UrlWithParsedQuery;
+  /** The tracking id (`sb-hc-id`) of this connection. */
+  readonly id: string;
+  /** The hybrid connection this sender came through. */
+  readonly hybridConnectionPath: string;
+  host = '';
+  key = '';
+  webSocketVersion = 0;
+  origin: string | undefined;
+  requestedProtocols: string[] = [];
+  protocolFullCaseMap: Record<string, string> = {};
+  requestedExtensions: RequestedExtension[] = [];
+  cookies: RequestCookie[] = [];
+  /** The sender's address (from the relay's remoteEndpoint, or X-Forwarded-For). */
+  remoteAddress: string;
+  remoteAddresses: string[];
+  /** The sender's port, as the relay reports it. */
+  readonly remotePort: number;
+  private readonly address: string;
+  private resolved = false;
+
+  constructor(
+    accept: AcceptMessage['accept'],
+    entityPath: string,
+    private readonly config: RequestConfig,
+  ) {
+    super();
+    this.address = accept.address;
+    this.id = accept.id;
+    this.hybridConnectionPath = entityPath;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(accept.connectHeaders)) headers[name.toLowerCase()] = value;
+    this.resource = senderResource(accept.address, entityPath);
+    this.httpRequest = { headers, url: this.resource, method: 'GET' };
+    this.resourceURL = parseUrl(this.resource, true);
+    this.remoteAddress = accept.remoteEndpoint?.address ?? '';
+    this.remotePort = accept.remoteEndpoint?.port ?? 0;
+    this.remoteAddresses = [this.remoteAddress];
+  }
+
+  /** Reads the sender's handshake headers; throws naming what is missing (the server then rejects with 400). */
+  readHandshake(): void {
+    const headers = this.httpRequest.headers;
+    this.host = headers.host ?? '';
+    if (!this.host) throw new RelayError('ERR_HYCO_BAD_REQUEST', 'The sender did not provide a Host header');
+    this.key = headers['sec-websocket-key'] ?? '';
+    if (!this.key) throw new RelayError('ERR_HYCO_BAD_REQUEST', 'The sender did not provide Sec-WebSocket-Key');
+    this.webSocketVersion = parseInt(headers['sec-websocket-version'] ?? '', 10);
+    if (!this.webSocketVersion) throw new RelayError('ERR_HYCO_BAD_REQUEST', 'The sender did not provide Sec-WebSocket-Version');
+    this.origin = this.webSocketVersion === 13 ? headers.origin : headers['sec-websocket-origin'];
+    for (const protocol of (headers['sec-websocket-protocol'] ?? '').split(/,\s*/)) {
+      if (!protocol) continue;
+      const lower = protocol.toLowerCase();
+      this.requestedProtocols.push(lower);
+      this.protocolFullCaseMap[lower] = protocol;
+    }
+    if (!this.config.ignoreXForwardedFor && headers['x-forwarded-for']) {
+      this.remoteAddresses = [...headers['x-forwarded-for'].split(/,\s*/), this.remoteAddress];
+      this.remoteAddress = this.remoteAddresses[0];
+    }
+    this.requestedExtensions = parseExtensions(headers['sec-websocket-extensions']);
+    this.cookies = parseCookieHeader(headers.cookie);
+  }
+
+  /**
+   * Accepts the sender: opens the rendezvous and resolves with the
+   * established connection. `callback` gets the connection, or the Error on
+   * failure. A second accept or reject throws.
+   */
+  accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: SetCookie[] | null, callback?: AcceptCallback): Promise<WebSocketConnection> {
+    this.markResolved();
+    const promise = this.openRendezvous(acceptedProtocol, cookies);
+    promise.then(
+      (connection) => {
+        this.emit('requestAccepted', connection);
+        callback?.(connection);
+      },
+      (err: RelayError) => {
+        debug('accept %s failed: %s', this.id, err.message);
+        this.emit('requestRejected', this, err);
+        callback?.(err);
+      },
+    );
+    void allowedOrigin; // Accepted for compatibility: a relayed 101 does not carry it.
+    // Callback users may ignore the promise; it must never be an unhandled rejection.
+    promise.catch(() => {});
+    return promise;
+  }
+
+  /**
+   * Rejects the sender: its handshake fails with `status` (default 403) and
+   * `reason`. `callback` is called with no arguments when done (or the Error).
+   */
+  reject(status?: number, reason?: string, extraHeadersOrCallback?: Record<string, string> | RejectCallback, callback?: RejectCallback): Promise<void> {
+    this.markResolved();
+    const cb = typeof extraHeadersOrCallback === 'function' ? extraHeadersOrCallback : callback;
+    const promise = this.sendRejection(status ?? 403, reason);
+    promise.then(
+      () => {
+        this.emit('requestRejected', this);
+        cb?.();
+      },
+      (err: RelayError) => {
+        this.emit('requestRejected', this, err);
+        cb?.(err);
+      },
+    );
+    promise.catch(() => {});
+    return promise;
+  }
+
+  private markResolved(): void {
+    if (this.resolved) {
+      throw new RelayError('ERR_HYCO_ALREADY_RESOLVED', 'HybridConnectionsWebSocketRequest may only be accepted or rejected one time.');
+    }
+    this.resolved = true;
+    this.emit('requestResolved', this);
+  }
+
+  private async openRendezvous(acceptedProtocol: string | null | undefined, cookies: SetCookie[] | null | undefined): Promise<WebSocketConnection> {
+    let protocol: string | undefined;
+    let setCookies: string[];
+    try {
+      if (acceptedProtocol !== undefined && acceptedProtocol !== null) {
+        if (typeof acceptedProtocol !== 'string') throw new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'acceptedProtocol must be a string or null');
+        const lower = acceptedProtocol.toLowerCase();
+        if (!this.requestedProtocols.includes(lower)) {
+          throw new RelayError('ERR_HYCO_PROTOCOL_NOT_REQUESTED', `Specified protocol "${acceptedProtocol}" was not requested by the client.`);
+        }
+        protocol = this.protocolFullCaseMap[lower];
+      }
+      setCookies = serializeSetCookies(cookies);
+    } catch (err) {
+      // The sender must not be left waiting for an answer that never comes.
+      await this.sendRejection(500, 'Internal Server Error').catch(() => {});
+      throw err;
+    }
+    const headers: Record<string, string | string[]> = {};
+    if (setCookies.length) headers['Set-Cookie'] = setCookies;
+    const response = await this.rendezvous(this.address, protocol ? [protocol] : undefined, headers);
+    if (response.kind !== 'connect') {
+      throw response.kind === 'status'
+        ? statusError(response.status, response.statusText, 'Opening the rendezvous', 'ERR_HYCO_RENDEZVOUS_FAILED')
+        : response.error;
+    }
+    const connection = response.connection;
+    connection.remoteAddress = this.remoteAddress;
+    (connection as WebSocketConnection & { remoteAddresses?: string[] }).remoteAddresses = this.remoteAddresses;
+    return connection;
+  }
+
+  private async sendRejection(status: number, reason: string | undefined): Promise<void> {
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'The reject status must be an HTTP status from 200 to 599');
+    }
+    const text = (reason ?? STATUS_CODES[status] ?? 'Rejected').replace(/[\r\n]/g, ' ');
+    const uri = `${this.address}&${PARAM_STATUS_CODE}=${status}&${PARAM_STATUS_DESCRIPTION}=${encodeURIComponent(text)}`;
+    const response = await this.rendezvous(uri, undefined, {});
+    if (response.kind === 'status' && response.status === 410) return;
+    if (response.kind === 'connect') {
+      response.connection.drop();
+      throw new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', 'The relay accepted a rejection as a connection');
+    }
+    if (response.kind === 'status') {
+      throw statusError(response.status, response.statusText, 'Rejecting the sender', 'ERR_HYCO_RENDEZVOUS_FAILED');
+    }
+    throw response.error;
+  }
+
+  /** Opens a WebSocket to a rendezvous address and reports how it went. */
+  private rendezvous(
+    uri: string,
+    protocols: string[] | undefined,
+    headers: Record<string, string | string[]>,
+  ): Promise<
+    | { kind: 'connect'; connection: WebSocketConnection }
+    | { kind: 'status'; status: number; statusText: string | undefined }
+    | { kind: 'error'; error: RelayError }
+  > {
+    return new Promise((resolve) => {
+      const client = new WebSocketClient({ ...this.config.clientConfig });
+      let settled = false;
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        if (!settle()) return;
+        client.abort();
+        resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous did not answer within ${this.config.rendezvousTimeout} ms`) });
+      }, this.config.rendezvousTimeout);
+      client.on('connect', (connection: WebSocketConnection) => {
+        if (settle()) resolve({ kind: 'connect', connection });
+        else connection.drop();
+      });
+      client.on('httpResponse', (res: IncomingMessage) => {
+        res.resume();
+        if (settle()) resolve({ kind: 'status', status: res.statusCode ?? 0, statusText: res.statusMessage });
+      });
+      client.on('connectFailed', (err: Error) => {
+        if (settle()) resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous failed: ${err.message}`, { cause: err }) });
+      });
+      client.connect(uri, protocols, undefined, headers);
+    });
+  }
+}

@@ -1,0 +1,190 @@
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const hyco = require('hyco-websocket');
+const { startRelay, relayedServer, once, send, until } = require('./relay-helpers');
+
+test('request carries what WebSocketRequest carries: headers, resource without sb-hc-*, id, origin, protocols, cookies, address', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay, 'echo/rooms/7?user=ann', {
+    id: 'trace-7',
+    protocols: ['Chat.V1', 'chat.v2'],
+    origin: 'https://app.example',
+    headers: { Cookie: 'theme=dark; sid=%7Babc%7D', 'X-Tenant': 'contoso', 'X-Forwarded-For': '203.0.113.9' },
+  });
+  const request = await seen;
+  assert.ok(request instanceof hyco.relayedRequest);
+  assert.equal(request.resource, '/rooms/7?user=ann');
+  assert.equal(request.resourceURL.pathname, '/rooms/7');
+  assert.equal(request.resourceURL.query.user, 'ann');
+  assert.equal(request.httpRequest.headers['x-tenant'], 'contoso');
+  assert.equal(request.httpRequest.headers.authorization, undefined);
+  assert.equal(request.httpRequest.headers.servicebusauthorization, undefined);
+  assert.equal(request.id, 'trace-7');
+  assert.equal(request.origin, 'https://app.example');
+  assert.deepEqual(request.requestedProtocols, ['chat.v1', 'chat.v2']);
+  assert.deepEqual(request.cookies, [{ name: 'theme', value: 'dark' }, { name: 'sid', value: '{abc}' }]);
+  assert.equal(request.webSocketVersion, 13);
+  assert.match(request.key, /^[A-Za-z0-9+/]{22}==$/);
+  assert.match(request.host, /^127\.0\.0\.1:\d+$/);
+  assert.equal(request.remoteAddress, '203.0.113.9', 'X-Forwarded-For is honoured by default');
+  assert.deepEqual(request.remoteAddresses, ['203.0.113.9', '127.0.0.1']);
+  assert.equal(request.hybridConnectionPath, 'echo');
+  const connection = await request.accept('CHAT.V1', request.origin);
+  t.after(() => connection.drop());
+  const sender = await pending;
+  t.after(() => sender.drop());
+  assert.equal(sender.protocol, 'Chat.V1', 'the protocol comes back in the sender\'s own case');
+  assert.equal(connection.remoteAddress, '203.0.113.9');
+});
+
+test('ignoreXForwardedFor: remoteAddress is the relay-reported sender address', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay, { ignoreXForwardedFor: true, autoAcceptConnections: true });
+  const connected = once(server, 'connect');
+  const sender = await send(relay, 'echo', { headers: { 'X-Forwarded-For': '203.0.113.9' } });
+  t.after(() => sender.drop());
+  const connection = await connected;
+  assert.equal(connection.remoteAddress, '127.0.0.1');
+});
+
+test('accept resolves the promise and calls back with the connection; messages flow both ways', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  let callbackResult;
+  let accepted;
+  server.on('request', (request) => {
+    accepted = request.accept(null, null, null, (connection) => (callbackResult = connection));
+  });
+  const serverConnect = once(server, 'connect');
+  const sender = await send(relay);
+  t.after(() => sender.drop());
+  const connection = await accepted;
+  assert.equal(await serverConnect, connection);
+  await until(() => callbackResult, 2000, 'callback');
+  assert.equal(callbackResult, connection);
+  assert.deepEqual(server.connections, [connection]);
+  connection.on('message', (m) => connection.sendUTF(`echo:${m.utf8Data}`));
+  sender.sendUTF('ping');
+  assert.equal((await once(sender, 'message')).utf8Data, 'echo:ping');
+  connection.sendBytes(Buffer.from([9, 8, 7]));
+  assert.deepEqual([...(await once(sender, 'message')).binaryData], [9, 8, 7]);
+});
+
+test('cookies passed to accept become Set-Cookie on the sender\'s handshake', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  server.on('request', (request) => {
+    request.accept(null, null, [
+      { name: 'session', value: 'xyz', path: '/', httponly: true },
+      { name: 'theme', value: 'dark', maxage: 60, secure: true },
+    ]);
+  });
+  const sender = await send(relay);
+  t.after(() => sender.drop());
+  assert.deepEqual(sender.handshakeResponse.headers['set-cookie'], ['session=xyz; Path=/; HttpOnly', 'theme=dark; Max-Age=60; Secure']);
+});
+
+test('reject: status and text reach the sender; callback called without arguments; promise resolves', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  let callbackArgs;
+  let rejected;
+  const rejectedEvent = new Promise((resolve) => {
+    server.on('request', (request) => {
+      request.on('requestRejected', resolve);
+      rejected = request.reject(451, 'Unavailable For Legal Reasons here', (...args) => (callbackArgs = args));
+    });
+  });
+  await assert.rejects(send(relay), /non-101 status: 451 Unavailable For Legal Reasons here/);
+  assert.equal(await rejected, undefined);
+  await rejectedEvent;
+  await until(() => callbackArgs, 2000, 'callback');
+  assert.deepEqual(callbackArgs, []);
+});
+
+test('reject defaults to 403', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  server.on('request', (request) => request.reject());
+  await assert.rejects(send(relay), /non-101 status: 403 Forbidden/);
+});
+
+test('autoAcceptConnections accepts with the first requested subprotocol and emits connect, not request', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay, { autoAcceptConnections: true });
+  let requests = 0;
+  server.on('request', () => requests++);
+  const connected = once(server, 'connect');
+  const sender = await send(relay, 'echo', { protocols: ['first', 'second'] });
+  t.after(() => sender.drop());
+  await connected;
+  assert.equal(sender.protocol, 'first');
+  assert.equal(requests, 0);
+});
+
+test('without a request handler (and no autoAccept) senders are rejected with 404 "no handler"', async (t) => {
+  const relay = await startRelay(t);
+  await relayedServer(t, relay);
+  await assert.rejects(send(relay), /non-101 status: 404 No handler for this request/);
+});
+
+test('a second accept or reject throws', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay);
+  const request = await seen;
+  const connection = await request.accept();
+  t.after(() => connection.drop());
+  assert.throws(() => request.accept(), { code: 'ERR_HYCO_ALREADY_RESOLVED', message: /only be accepted or rejected one time/ });
+  assert.throws(() => request.reject(), { code: 'ERR_HYCO_ALREADY_RESOLVED' });
+  (await pending).drop();
+});
+
+test('accepting an unrequested protocol fails with a code, emits requestRejected, and the sender gets 500', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay, 'echo', { protocols: ['chat'] });
+  pending.catch(() => {}); // Asserted below; it fails before the accept settles.
+  const request = await seen;
+  const rejectedEvent = once(request, 'requestRejected');
+  let callbackResult;
+  await assert.rejects(request.accept('video', null, null, (r) => (callbackResult = r)), { code: 'ERR_HYCO_PROTOCOL_NOT_REQUESTED' });
+  const [, error] = await rejectedEvent;
+  assert.equal(error.code, 'ERR_HYCO_PROTOCOL_NOT_REQUESTED');
+  assert.equal(callbackResult, error);
+  await assert.rejects(pending, /non-101 status: 500/);
+});
+
+test('bad cookies fail the accept with a clear error and the sender gets 500', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay);
+  pending.catch(() => {}); // Asserted below; it fails before the accept settles.
+  const request = await seen;
+  await assert.rejects(request.accept(null, null, [{ name: 'bad name', value: 'x' }]), { code: 'ERR_HYCO_INVALID_ARGUMENT', message: /cookie name/ });
+  await assert.rejects(pending, /non-101 status: 500/);
+});
+
+test('accept after the rendezvous expired fails with ERR_HYCO_RENDEZVOUS_FAILED (403), never unhandled', async (t) => {
+  const relay = await startRelay(t, { rendezvousTimeoutMs: 200 });
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay);
+  pending.catch(() => {}); // Asserted below.
+  const request = await seen;
+  await assert.rejects(pending, /504/);
+  let callbackResult;
+  // The callback form alone: the returned promise is ignored and must not surface as unhandled.
+  request.accept(null, null, null, (result) => (callbackResult = result));
+  await until(() => callbackResult, 3000, 'callback');
+  assert.ok(callbackResult instanceof Error);
+  assert.equal(callbackResult.code, 'ERR_HYCO_RENDEZVOUS_FAILED');
+  assert.equal(callbackResult.statusCode, 403);
+  assert.match(callbackResult.trackingId, /^[0-9a-f-]{36}$/);
+});
