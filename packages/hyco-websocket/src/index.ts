@@ -13,8 +13,8 @@ export const relayedServer = HybridConnectionsWebSocketServer;
 /** The relayed request handed to `request` listeners. */
 export const relayedRequest = HybridConnectionsWebSocketRequest;
 export { HybridConnectionsWebSocketServer, HybridConnectionsWebSocketRequest };
-export type { HybridConnectionsWebSocketServerOptions } from './server';
-export type { RequestedExtension } from './request';
+export type { HybridConnectionsWebSocketServerOptions, HybridConnectionsWebSocketServerEvents } from './server';
+export type { RequestedExtension, HybridConnectionsWebSocketRequestEvents } from './request';
 export type { RequestCookie, SetCookie } from './cookies';
 export type { TokenSource } from './token-provider';
 

@@ -81,7 +81,14 @@ export function senderResource(address: string, entityPath: string): string {
   return query ? `${path}?${query}` : path;
 }
 
-export class HybridConnectionsWebSocketRequest extends EventEmitter {
+/** The request's events, as WebSocketRequest's (a failed accept adds its error). */
+export interface HybridConnectionsWebSocketRequestEvents {
+  requestAccepted: [connection: WebSocketConnection];
+  requestRejected: [request: HybridConnectionsWebSocketRequest, error?: RelayError];
+  requestResolved: [request: HybridConnectionsWebSocketRequest];
+}
+
+export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnectionsWebSocketRequestEvents> {
   /** The sender's handshake, as `websocket` exposes it: lower-cased headers, url, method. */
   readonly httpRequest: { headers: Record<string, string>; url: string; method: string };
   /** The sender's path after the hybrid connection, with its query (no `sb-hc-*`); `/` when none. */

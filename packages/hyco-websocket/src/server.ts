@@ -18,7 +18,7 @@ import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig, Message } from 'websocket';
 import { RelayArgumentError, RelayError } from './errors';
 import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID, PARAM_TOKEN } from './protocol/constants';
-import type { RequestMessage } from './protocol/messages';
+import type { AcceptMessage, RequestMessage } from './protocol/messages';
 import { DEFAULT_BACKOFF_MS } from './backoff';
 import { ListenerControlChannel } from './control-channel';
 import { HybridConnectionsWebSocketRequest } from './request';
@@ -141,7 +141,20 @@ function listenAddress(server: string, id: string | undefined): { uri: string; e
   return { uri, entityPath: decodeURIComponent(match[1]) };
 }
 
-export class HybridConnectionsWebSocketServer extends EventEmitter {
+/** The server's events and their arguments (see the class comment). */
+export interface HybridConnectionsWebSocketServerEvents {
+  request: [request: HybridConnectionsWebSocketRequest];
+  connect: [connection: WebSocketConnection];
+  close: [connection: WebSocketConnection, closeReason: number, description: string];
+  online: [];
+  listening: [];
+  connecting: [attempt: number, delayMs: number];
+  offline: [lastError: RelayError | undefined];
+  error: [error: RelayError];
+  warning: [warning: RelayError];
+}
+
+export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnectionsWebSocketServerEvents> {
   /** The resolved options. */
   readonly config: ResolvedOptions;
   /** Accepted connections that are open. */
@@ -196,7 +209,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter {
     this.channel.on('offline', (error: RelayError | undefined) => this.emit('offline', error));
     this.channel.on('error', (error: RelayError) => this.report(error));
     this.channel.on('warning', (error: RelayError) => this.report(error, 'warning'));
-    this.channel.on('accept', (accept: Parameters<typeof this.onAccept>[0]) => this.onAccept(accept));
+    this.channel.on('accept', (accept: AcceptMessage['accept']) => this.onAccept(accept));
     this.channel.on('request', (request: RequestMessage['request']) => this.onHttpRequest(request));
     debug('listening on %s', uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&]*`), '$1***'));
     this.channel.start();
@@ -266,7 +279,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter {
     else debug('%s (no listener): %s', event, error.message);
   }
 
-  private onAccept(accept: ConstructorParameters<typeof HybridConnectionsWebSocketRequest>[0]): void {
+  private onAccept(accept: AcceptMessage['accept']): void {
     const request = new HybridConnectionsWebSocketRequest(accept, this.hybridConnectionPath, this.requestConfig);
     try {
       request.readHandshake();

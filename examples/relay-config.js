@@ -1,0 +1,47 @@
+'use strict';
+// Where the examples find the relay: a connection string from
+// --connection-string or HYCO_CONNECTION_STRING (with EntityPath or --path
+// naming the hybrid connection), or else the local emulator that `npm start`
+// and the examples run on 127.0.0.1:9030 with its development key.
+const { parseConnectionString } = require('hyco-websocket');
+
+/** The emulator's development key (loopback only, like Azurite's well-known key). */
+const DEVELOPMENT_KEY = 'aHljby1yZWxheS1lbXVsYXRvci1kZXZlbG9wbWVudC1rZXk=';
+const DEVELOPMENT_PORT = 9030;
+
+function developmentConnectionString(port = DEVELOPMENT_PORT) {
+  return `Endpoint=sb://127.0.0.1:${port}/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${DEVELOPMENT_KEY};UseDevelopmentEmulator=true`;
+}
+
+/** Reads `--name value` or `--name=value` from argv. */
+function flag(argv, name) {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === `--${name}`) return argv[i + 1];
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
+  }
+  return undefined;
+}
+
+/**
+ * The relay settings for an example: { connectionString, settings (parsed),
+ * path, local (true when it is the local emulator's development string) }.
+ */
+function relayConfig(argv = process.argv.slice(2), env = process.env, defaultPath = 'echo') {
+  const given = flag(argv, 'connection-string') || env.HYCO_CONNECTION_STRING || undefined;
+  const connectionString = given ?? developmentConnectionString();
+  const settings = parseConnectionString(connectionString);
+  const path = flag(argv, 'path') ?? settings.entityPath ?? defaultPath;
+  if (!settings.sharedAccessKey && !settings.sharedAccessSignature) {
+    throw new Error('The connection string needs SharedAccessKeyName/SharedAccessKey or SharedAccessSignature');
+  }
+  return { connectionString, settings, path, local: given === undefined };
+}
+
+/** A token function for `path` (renewable when the string holds a key). */
+function tokenFor(settings, path, ttlSeconds = 3600) {
+  const { createRelayToken } = require('hyco-websocket');
+  if (settings.sharedAccessSignature) return () => settings.sharedAccessSignature;
+  return () => createRelayToken(`http://${settings.namespace}/${path}`, settings.sharedAccessKeyName, settings.sharedAccessKey, ttlSeconds);
+}
+
+module.exports = { DEVELOPMENT_KEY, DEVELOPMENT_PORT, developmentConnectionString, flag, relayConfig, tokenFor };

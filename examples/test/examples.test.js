@@ -1,0 +1,119 @@
+'use strict';
+// Each example runs as a user would run it, as a child process.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const hyco = require('hyco-websocket');
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** Starts a script; resolves once `pattern` appears in its output. */
+function run(t, script, args, pattern) {
+  const env = { ...process.env };
+  delete env.HYCO_CONNECTION_STRING;
+  const child = spawn(process.execPath, [path.join(ROOT, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  child.output = '';
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  const seen = new Promise((resolve, reject) => {
+    const check = () => {
+      const match = pattern && pattern.exec(child.output);
+      if (match) resolve(match);
+    };
+    child.stdout.on('data', (d) => {
+      child.output += d;
+      check();
+    });
+    child.stderr.on('data', (d) => (child.output += d));
+    child.once('exit', (code) => (pattern ? reject(new Error(`${script} exited (${code}) early:\n${child.output}`)) : resolve(code)));
+  });
+  return { child, seen };
+}
+
+function exited(child) {
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+}
+
+test('listener.js and sender.js: the two halves talk over the relay; the listener stops on Ctrl-C', async (t) => {
+  const listener = run(t, 'examples/listener.js', ['--emulator-port', '0'], /connection string: (\S+)/);
+  const [, connectionString] = await listener.seen;
+  const sender = run(t, 'examples/sender.js', ['--connection-string', connectionString, '--path', 'echo', '--message', 'over the relay'], null);
+  assert.equal(await sender.seen, 0, sender.child.output);
+  assert.match(sender.child.output, /received: over the relay/);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.match(listener.child.output, /connection from 127\.0\.0\.1/);
+  listener.child.kill('SIGINT');
+  assert.equal(await exited(listener.child), 0, 'the listener exits on its own after Ctrl-C');
+});
+
+test('sender.js reports a clear error when nobody listens', async (t) => {
+  const { RelayEmulator } = require('hyco-relay-emulator');
+  const relay = await RelayEmulator.start({ autoCreate: true, hybridConnections: ['echo'] });
+  t.after(() => relay.close());
+  const sender = run(t, 'examples/sender.js', ['--connection-string', relay.connectionString(), '--path', 'echo'], null);
+  assert.equal(await sender.seen, 1);
+  assert.match(sender.child.output, /404 EndpointNotFound: there is no listener online/);
+  assert.equal(sender.child.output.includes(relay.rules[0].key), false, 'no key in the error');
+});
+
+test('hybrid.js (and npm start): local and relayed clients share one chat; Ctrl-C stops everything', async (t) => {
+  for (const script of ['examples/hybrid.js', 'scripts/start.js']) {
+    const app = run(t, script, ['--emulator-port', '0', '--http-port', '0'], /local WebSocket:\s+(\S+)[\s\S]*npx wscat -c '([^']+)'/);
+    const [, localUri, sendUri] = await app.seen;
+    assert.match(app.child.output, /web page:\s+http:\/\/127\.0\.0\.1:\d+\//);
+    const local = await connect(localUri);
+    const relayed = await connect(sendUri);
+    const heard = nextText(local);
+    relayed.sendUTF(`via the relay (${script})`);
+    const message = await heard;
+    assert.equal(message.text, `via the relay (${script})`);
+    assert.equal(message.via, 'relay');
+    local.drop();
+    relayed.drop();
+    app.child.kill('SIGINT');
+    assert.equal(await exited(app.child), 0, `${script} exits on its own after Ctrl-C`);
+    assert.match(app.child.output, /shutting down/);
+  }
+});
+
+function connect(uri) {
+  const client = new hyco.client();
+  return new Promise((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('connectFailed', reject);
+    client.connect(uri);
+  });
+}
+
+function nextText(connection) {
+  return new Promise((resolve) =>
+    connection.on('message', (m) => {
+      const message = JSON.parse(m.utf8Data);
+      if (message.text) resolve(message);
+    }),
+  );
+}
+
+test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the chat uses that relay, as it would Azure', async (t) => {
+  const { RelayEmulator } = require('hyco-relay-emulator');
+  const relay = await RelayEmulator.start({ hybridConnections: ['team-chat'] });
+  t.after(() => relay.close());
+  const env = { ...process.env, HYCO_CONNECTION_STRING: `${relay.connectionString()};EntityPath=team-chat` };
+  const child = spawn(process.execPath, [path.join(ROOT, 'examples/hybrid.js'), '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  let output = '';
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      output += d;
+      if (/npx wscat/.test(output)) resolve();
+    });
+    child.stderr.on('data', (d) => (output += d));
+    child.once('exit', () => reject(new Error(output)));
+  });
+  assert.match(output, /relay:\s+ws:\/\/127\.0\.0\.1:\d+ \(from the connection string\)/);
+  assert.match(output, /hybrid connection:\s+team-chat/);
+  assert.equal(relay.stats().hybridConnections[0].listeners, 1);
+  assert.equal(output.includes(relay.rules[0].key), false, 'the key from the environment is not printed');
+  child.kill('SIGINT');
+  assert.equal(await exited(child), 0);
+});

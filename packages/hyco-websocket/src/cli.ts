@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+/**
+ * `hyco-websocket`: tokens, addresses, a relayed echo listener and an
+ * interactive sender, from a terminal.
+ */
+import { createInterface } from 'node:readline';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { client as WebSocketClient } from 'websocket';
+import type { connection as WebSocketConnection, Message } from 'websocket';
+import { RelayArgumentError } from './errors';
+import { parseConnectionString } from './protocol/connection-string';
+import { createRelayToken } from './protocol/token';
+import { appendRelayToken, createRelayListenUri, createRelaySendUri, parseRelayNamespace } from './protocol/uri';
+import { HybridConnectionsWebSocketServer } from './server';
+
+interface RelayFlags {
+  connectionString?: string;
+  namespace?: string;
+  keyName?: string;
+  key?: string;
+  path?: string;
+  ttl: number;
+}
+
+interface Relay {
+  /** `scheme://host:port`, the namespace argument of the URI helpers. */
+  address: string;
+  host: string;
+  path: string | undefined;
+  keyName?: string;
+  key?: string;
+  signature?: string;
+}
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+function seconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
+  return Number(value);
+}
+
+function relayOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-c, --connection-string <text>', 'an Azure Relay connection string').env('HYCO_CONNECTION_STRING'))
+    .option('-n, --namespace <ns>', 'namespace host (contoso.servicebus.windows.net) or URL (ws://127.0.0.1:9030)')
+    .option('--key-name <name>', 'shared access rule name')
+    .option('--key <key>', 'shared access key')
+    .option('-p, --path <path>', 'hybrid connection (default: the connection string\'s EntityPath)')
+    .option('--ttl <seconds>', 'token lifetime in seconds', seconds, 3600);
+}
+
+function resolveRelay(flags: RelayFlags): Relay {
+  if (flags.connectionString) {
+    const cs = parseConnectionString(flags.connectionString);
+    return {
+      address: cs.address,
+      host: cs.namespace,
+      path: flags.path ?? cs.entityPath,
+      keyName: cs.sharedAccessKeyName,
+      key: cs.sharedAccessKey,
+      signature: cs.sharedAccessSignature,
+    };
+  }
+  if (!flags.namespace) throw new RelayArgumentError('give --connection-string (or HYCO_CONNECTION_STRING), or --namespace');
+  const endpoint = parseRelayNamespace(flags.namespace);
+  return {
+    address: `${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
+    host: endpoint.host,
+    path: flags.path,
+    keyName: flags.keyName,
+    key: flags.key,
+  };
+}
+
+function needPath(relay: Relay): string {
+  if (!relay.path) throw new RelayArgumentError('give --path (or an EntityPath in the connection string)');
+  return relay.path;
+}
+
+function tokenFor(relay: Relay, ttl: number, path = relay.path): string {
+  if (relay.signature) return relay.signature;
+  if (!relay.keyName || !relay.key) throw new RelayArgumentError('give --key-name and --key (or a connection string with them)');
+  return createRelayToken(`http://${relay.host}/${path ?? ''}`, relay.keyName, relay.key, ttl);
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('hyco-websocket').description('Azure Relay Hybrid Connections from a terminal: tokens, addresses, a listener and a sender.');
+
+  relayOptions(program.command('token').description('print a SAS token (for --path, or the whole namespace without one)')).action((flags: RelayFlags) => {
+    out(tokenFor(resolveRelay(flags), flags.ttl));
+  });
+
+  relayOptions(program.command('uri').description('print a listen or send address'))
+    .addOption(new Option('-a, --action <action>', 'listen or send').choices(['listen', 'send']).default('send'))
+    .option('--with-token', 'embed a token as sb-hc-token (for clients that cannot set headers)')
+    .option('--id <id>', 'tracking id (sb-hc-id)')
+    .action((flags: RelayFlags & { action: 'listen' | 'send'; withToken?: boolean; id?: string }) => {
+      const relay = resolveRelay(flags);
+      const path = needPath(relay);
+      const make = flags.action === 'listen' ? createRelayListenUri : createRelaySendUri;
+      const uri = make(relay.address, path, null, flags.id);
+      if (!flags.withToken) out(uri);
+      else if (relay.signature) out(`${uri}&sb-hc-token=${encodeURIComponent(relay.signature)}`);
+      else out(appendRelayToken(uri, relay.keyName ?? '', relay.key ?? '', flags.ttl));
+    });
+
+  relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)')).action((flags: RelayFlags) => {
+    const relay = resolveRelay(flags);
+    const path = needPath(relay);
+    tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
+    const server = new HybridConnectionsWebSocketServer({
+      server: createRelayListenUri(relay.address, path),
+      token: () => tokenFor(relay, flags.ttl),
+    });
+    server.on('online', () => out(`listening on "${path}" through ${relay.address}`));
+    server.on('connecting', (attempt: number, delay: number) => out(`reconnecting (attempt ${attempt + 1}, in ${delay} ms)`));
+    server.on('offline', (err?: Error) => {
+      if (err) {
+        out(`offline: ${err.message}`);
+        process.exitCode = 1;
+      }
+    });
+    server.on('error', (err: Error) => out(`error: ${err.message}`));
+    server.on('request', (request) => {
+      request.accept(request.requestedProtocols[0] ?? null, request.origin).then(
+        (connection) => {
+          out(`connection ${request.id} from ${request.remoteAddress}${request.resource === '/' ? '' : ` (${request.resource})`}`);
+          connection.on('message', (m: Message) => {
+            if (m.type === 'utf8') {
+              out(`${request.id} < ${m.utf8Data}`);
+              connection.sendUTF(m.utf8Data);
+            } else {
+              out(`${request.id} < ${m.binaryData.length} bytes`);
+              connection.sendBytes(m.binaryData);
+            }
+          });
+          connection.on('close', (code: number) => out(`connection ${request.id} closed (${code})`));
+        },
+        (err: Error) => out(`accept failed: ${err.message}`),
+      );
+    });
+    const stop = () => void server.close();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+  relayOptions(program.command('send').description('connect through the relay; send lines from stdin and print what comes back'))
+    .option('-m, --message <text>', 'send this one message, print the reply and exit')
+    .option('--protocol <name>', 'subprotocol to request')
+    .action((flags: RelayFlags & { message?: string; protocol?: string }) => {
+      const relay = resolveRelay(flags);
+      const path = needPath(relay);
+      const client = new WebSocketClient();
+      client.on('connectFailed', (err: Error) => {
+        process.stderr.write(`hyco-websocket: ${err.message.split('\n')[0]}\n`);
+        process.exitCode = 1;
+      });
+      client.on('connect', (connection: WebSocketConnection) => {
+        connection.on('message', (m: Message) => {
+          out(m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`);
+          if (flags.message !== undefined) connection.close();
+        });
+        connection.on('close', (code: number, description: string) => {
+          if (flags.message === undefined) out(`closed (${code}${description ? `: ${description}` : ''})`);
+          process.stdin.pause();
+        });
+        if (flags.message !== undefined) {
+          connection.sendUTF(flags.message);
+          return;
+        }
+        process.stderr.write('connected; type lines to send, Ctrl-D to close\n');
+        const lines = createInterface({ input: process.stdin });
+        lines.on('line', (line) => connection.sendUTF(line));
+        lines.on('close', () => connection.close());
+      });
+      client.connect(createRelaySendUri(relay.address, path), flags.protocol, undefined, { ServiceBusAuthorization: tokenFor(relay, flags.ttl, path) });
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: Error) => {
+      process.stderr.write(`hyco-websocket: ${err.message}\n`);
+      process.exit(1);
+    });
+}
