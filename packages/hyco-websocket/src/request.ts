@@ -88,6 +88,27 @@ export interface HybridConnectionsWebSocketRequestEvents {
   requestResolved: [request: HybridConnectionsWebSocketRequest];
 }
 
+/**
+ * The sender may speak first: its first frames can arrive with the
+ * rendezvous' 101, and `websocket`'s client hands them to the connection
+ * right after its `connect` event, before the application (which gets the
+ * connection through a callback or a Promise) has attached its handlers.
+ * Those bytes, and the socket, are held until the accept has been
+ * delivered, so that nothing is lost.
+ */
+function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
+  const internals = client as unknown as { firstDataChunk?: Buffer | null };
+  const early = internals.firstDataChunk;
+  internals.firstDataChunk = Buffer.alloc(0);
+  connection.socket.pause();
+  setImmediate(() => {
+    if (early && early.length > 0 && connection.connected) {
+      (connection as unknown as { handleSocketData(data: Buffer): void }).handleSocketData(early);
+    }
+    connection.socket.resume();
+  });
+}
+
 export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnectionsWebSocketRequestEvents> {
   /** The sender's handshake, as `websocket` exposes it: lower-cased headers, url, method. */
   readonly httpRequest: { headers: Record<string, string>; url: string; method: string };
@@ -287,8 +308,12 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
         resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous did not answer within ${this.config.rendezvousTimeout} ms`) });
       }, this.config.rendezvousTimeout);
       client.on('connect', (connection: WebSocketConnection) => {
-        if (settle()) resolve({ kind: 'connect', connection });
-        else connection.drop();
+        if (!settle()) {
+          connection.drop();
+          return;
+        }
+        holdFirstData(client, connection);
+        resolve({ kind: 'connect', connection });
       });
       client.on('httpResponse', (res: IncomingMessage) => {
         res.resume();

@@ -188,3 +188,37 @@ test('accept after the rendezvous expired fails with ERR_HYCO_RENDEZVOUS_FAILED 
   assert.equal(callbackResult.statusCode, 403);
   assert.match(callbackResult.trackingId, /^[0-9a-f-]{36}$/);
 });
+
+test('a sender that speaks first loses nothing: its first frame reaches a handler attached after await accept()', async (t) => {
+  const net = require('node:net');
+  const crypto = require('node:crypto');
+  const { token } = require('./relay-helpers');
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const received = [];
+  server.on('request', async (request) => {
+    const connection = await request.accept();
+    connection.on('message', (m) => received.push(m.utf8Data));
+  });
+  for (let round = 0; round < 5; round++) {
+    // The handshake and a masked text frame in one write: the relay holds
+    // the frame and hands it to the listener right behind the 101.
+    const payload = Buffer.from(`first words ${round}`);
+    const mask = crypto.randomBytes(4);
+    const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, payload.map((b, i) => b ^ mask[i & 3])]);
+    const socket = net.connect(relay.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    socket.on('error', () => {});
+    socket.write(
+      Buffer.concat([
+        Buffer.from(
+          `GET /$hc/echo?sb-hc-action=connect HTTP/1.1\r\nHost: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nServiceBusAuthorization: ${token('echo')}\r\n\r\n`,
+        ),
+        frame,
+      ]),
+    );
+    await until(() => received.length === round + 1, 3000, `message ${round}`);
+    assert.equal(received[round], `first words ${round}`);
+  }
+});
