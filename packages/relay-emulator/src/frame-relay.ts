@@ -24,6 +24,9 @@ export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_PROTOCOL_ERROR = 1002;
 export const CLOSE_TOO_BIG = 1009;
 
+/** Frames up to this many payload bytes are written header and payload together. */
+const SMALL_FRAME = 1024;
+
 /** How long a peer has to finish closing before its socket is destroyed, ms. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -72,6 +75,8 @@ class Direction {
   private mask = Buffer.alloc(4);
   private maskOffset = 0;
   private fragmented = false;
+  /** The rewritten header of the current frame, not yet written. */
+  private pendingHeader: Buffer | undefined;
   /** A close frame has passed in this direction. */
   closed = false;
   bytes = 0;
@@ -96,9 +101,33 @@ class Direction {
       this.remaining -= n;
       offset += n;
       this.bytes += n;
-      this.to.write(slice);
+      this.writePayload(slice);
       if (this.remaining === 0) this.inPayload = false;
     }
+    this.flushHeader();
+  }
+
+  /** Writes payload bytes, behind the frame's header when it is still pending. */
+  private writePayload(slice: Buffer): void {
+    const header = this.pendingHeader;
+    if (!header) {
+      this.to.write(slice);
+      return;
+    }
+    this.pendingHeader = undefined;
+    // A small frame goes out as one buffer: one write, one segment.
+    if (slice.length <= SMALL_FRAME) this.to.write(Buffer.concat([header, slice], header.length + slice.length));
+    else {
+      this.to.write(header);
+      this.to.write(slice);
+    }
+  }
+
+  /** Writes a header whose payload has not arrived yet (or is empty). */
+  private flushHeader(): void {
+    if (!this.pendingHeader) return;
+    this.to.write(this.pendingHeader);
+    this.pendingHeader = undefined;
   }
 
   private readHeader(chunk: Buffer, offset: number): number {
@@ -114,6 +143,7 @@ class Direction {
     offset += take;
     if (this.headerLength < needed) return offset;
     this.headerLength = 0;
+    this.flushHeader();
     this.startFrame(masked, lengthCode);
     return offset;
   }
@@ -177,7 +207,7 @@ class Direction {
       out[1] = 127;
       out.writeBigUInt64BE(BigInt(length), 2);
     }
-    this.to.write(out);
+    this.pendingHeader = out;
   }
 }
 
