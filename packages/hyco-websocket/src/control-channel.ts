@@ -234,14 +234,15 @@ export class ListenerControlChannel extends EventEmitter {
       if (this.expectBody > 0) {
         this.expectBody--;
         this.emit('requestBody', message.binaryData);
-      } else debug('ignored an unexpected binary frame');
+      } else this.report(new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Ignored an unexpected binary frame on the control channel'));
       return;
     }
     let parsed;
     try {
       parsed = parseServiceMessage(message.utf8Data);
     } catch (err) {
-      debug('ignored a control message: %s', (err as Error).message);
+      // Reported and ignored: the channel stays up for well-formed messages.
+      this.report(err as RelayError);
       return;
     }
     if ('accept' in parsed) this.emit('accept', parsed.accept);

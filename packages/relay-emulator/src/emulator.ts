@@ -127,7 +127,13 @@ export class RelayEmulator extends EventEmitter {
     super();
     for (const hc of options.hybridConnections) this.addEntity(hc);
     this.rendezvous = new RendezvousTable(options.rendezvousTimeoutMs, (sender) => this.onRendezvousTimeout(sender));
-    const serverOptions = { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: 20_000, requestTimeout: 30_000 };
+    const serverOptions = {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: options.handshakeTimeoutMs,
+      requestTimeout: options.handshakeTimeoutMs + 10_000,
+      // Node enforces the timeouts at this interval.
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(options.handshakeTimeoutMs / 4))),
+    };
     this.server = tlsMaterial
       ? https.createServer({ ...serverOptions, cert: tlsMaterial.cert, key: tlsMaterial.key })
       : http.createServer(serverOptions);
@@ -135,9 +141,10 @@ export class RelayEmulator extends EventEmitter {
     this.server.on('request', (req, res) => this.onHttpRequest(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       this.totals.handshakesRefused++;
-      writeFailure(socket, status, status === 431 ? 'Request header fields too large (limit 32 KB)' : 'Bad request: malformed HTTP');
+      if (err.code === 'HPE_HEADER_OVERFLOW') writeFailure(socket, 431, 'Request header fields too large (limit 32 KB)');
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') writeFailure(socket, 408, 'Request timeout: the request headers did not arrive in time');
+      else writeFailure(socket, 400, 'Bad request: malformed HTTP');
     });
   }
 

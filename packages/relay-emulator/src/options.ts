@@ -40,6 +40,8 @@ export interface RelayEmulatorOptions {
   maxListenersPerHybridConnection?: number;
   /** Cut control channels idle this long, ms, as an intermediary would; 0 = never. Default 0. */
   idleTimeoutMs?: number;
+  /** A connection must send its complete request headers within this, ms (else 408). Default 20000. */
+  handshakeTimeoutMs?: number;
 }
 
 /** Options with every default filled in. */
@@ -54,6 +56,7 @@ export interface ResolvedOptions {
   rendezvousTimeoutMs: number;
   maxListenersPerHybridConnection: number;
   idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
@@ -146,5 +149,6 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
       MAX_LISTENERS_PER_HYBRID_CONNECTION,
     ),
     idleTimeoutMs: positiveInt(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
+    handshakeTimeoutMs: positiveInt(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
   };
 }
