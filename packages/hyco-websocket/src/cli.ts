@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `hyco-websocket`: tokens, addresses, a relayed echo listener and an
  * interactive sender, from a terminal.
@@ -182,11 +181,18 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
+/** Runs the command line; errors become a message and exit code 1. */
+export function run(argv: string[]): void {
+  // A closed stdout (e.g. piped into `head`) ends the command quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
   buildProgram()
-    .parseAsync(process.argv)
+    .parseAsync(argv)
     .catch((err: Error) => {
       process.stderr.write(`hyco-websocket: ${err.message}\n`);
       process.exit(1);
     });
 }
+
+if (require.main === module) run(process.argv);

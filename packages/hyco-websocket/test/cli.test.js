@@ -7,7 +7,7 @@ const { parseRelayToken } = require('hyco-websocket');
 const { verifySignature } = require('hyco-websocket/protocol');
 const { startRelay, KEY } = require('./relay-helpers');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'bin', 'hyco-websocket.js');
 const env = { ...process.env };
 delete env.HYCO_CONNECTION_STRING;
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `hyco-relay-emulator`: runs the emulator from a terminal. Prints each
  * listening address and the connection string once, then one line per
@@ -126,7 +125,13 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   const flags = program.opts<CliFlags>();
   const options = optionsFromFlags(flags);
   const relay = await RelayEmulator.start(options);
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  // A closed stdout (e.g. piped into `head`) ends the emulator quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') void relay.close().then(() => process.exit(0));
+  });
+  const out = (line: string) => {
+    if (process.stdout.writable) process.stdout.write(`${line}\n`);
+  };
   out(`hyco-relay-emulator listening on ${relay.endpoint}`);
   const scheme = relay.endpoint.startsWith('wss') ? 'https' : 'http';
   out(`runtime information:  ${scheme}://${relay.endpoint.split('://')[1]}/`);
@@ -150,9 +155,12 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   return relay;
 }
 
-if (require.main === module) {
-  main(process.argv).catch((err: Error) => {
+/** Runs the command line; errors become a message and exit code 1. */
+export function run(argv: string[]): void {
+  main(argv).catch((err: Error) => {
     process.stderr.write(`hyco-relay-emulator: ${err.message}\n`);
     process.exit(1);
   });
 }
+
+if (require.main === module) run(process.argv);

@@ -9,7 +9,7 @@ const WebSocket = require('ws');
 const { parseConnectionString, createRelayToken, createRelayListenUri, createRelaySendUri } = require('hyco-websocket');
 const { once, nextMessage } = require('./helpers');
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
 
 /** Starts the CLI and resolves once it has printed its connection string. */
 function startCli(t, args) {
@@ -94,4 +94,20 @@ test('--help describes every flag; bad flags fail with a message', () => {
   const missing = spawnSync(process.execPath, [CLI, '--config', '/nonexistent/relay.json'], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /cannot read --config/);
+});
+
+test('a closed stdout (piped into head) ends the CLI quietly, with no stack trace', async (t) => {
+  const { child, connectionString } = await startCli(t, ['--port', '0', '--hybrid-connection', 'echo', '--key', 'cGlwZS1rZXk=']);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.destroy();
+  // Activity makes the CLI write to the closed pipe.
+  const cs = parseConnectionString(connectionString);
+  const tok = createRelayToken(`http://${cs.namespace}/echo`, cs.sharedAccessKeyName, cs.sharedAccessKey);
+  const listener = new WebSocket(createRelayListenUri(cs.address, 'echo'), { headers: { ServiceBusAuthorization: tok } });
+  listener.on('error', () => {});
+  t.after(() => listener.terminate());
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  assert.equal(stderr.includes('EPIPE'), false, stderr);
 });
