@@ -33,3 +33,13 @@ test('the ES module entry exports the same names and objects as require()', asyn
   for (const name of cjsNames) assert.equal(esm[name], hyco[name], name);
   assert.equal(esm.default, hyco);
 });
+
+test('hyco-websocket/protocol loads from CommonJS and from ES modules alike', async () => {
+  const cjs = require('hyco-websocket/protocol');
+  const esm = await import('hyco-websocket/protocol');
+  for (const name of ['createRelayToken', 'parseRelayToken', 'verifySignature', 'parseServiceMessage', 'parseListenerMessage', 'resourceCovers']) {
+    assert.equal(typeof cjs[name], 'function', name);
+    assert.equal(esm[name], cjs[name], name);
+  }
+  assert.equal(esm.MAX_LISTENERS_PER_HYBRID_CONNECTION, 25);
+});
