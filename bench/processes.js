@@ -35,7 +35,11 @@ function echoWebsocket(connection) {
 async function listener(mode, uri, token) {
   if (mode === 'direct') {
     const { server: WebSocketServer } = require('websocket');
-    const httpServer = http.createServer();
+    // Plain HTTP on the same server, for the HTTP row.
+    const httpServer = http.createServer((req, res) => {
+      req.resume();
+      res.end('ok');
+    });
     await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     const wss = new WebSocketServer({ httpServer, autoAcceptConnections: true, ...LIMITS });
     wss.on('connect', echoWebsocket);
@@ -47,6 +51,10 @@ async function listener(mode, uri, token) {
     const { relayedServer } = require('hyco-websocket');
     const wss = new relayedServer({ server: uri, token: () => token, autoAcceptConnections: true, ...LIMITS });
     wss.on('connect', echoWebsocket);
+    wss.on('httpRequest', (req, res) => {
+      req.resume();
+      res.end('ok');
+    });
     wss.on('error', (err) => process.send({ type: 'log', text: `relayed listener: ${err.message}` }));
     await new Promise((resolve) => wss.once('online', resolve));
   } else if (mode === 'peer') {

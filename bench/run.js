@@ -5,13 +5,14 @@
 //   peer     the same client -> our emulator -> Microsoft's hyco-ws@1.0.5
 // The emulator and the listener run in their own processes, the sender here.
 // Prints one table (medians, p99, ratios) and writes bench/results.json.
-//   node bench/run.js [--quick] [--modes direct,relayed,peer] [--scenarios setup,rtt,throughput,fanin,scale] [--cpu-prof DIR]
+//   node bench/run.js [--quick] [--modes direct,relayed,peer] [--scenarios setup,rtt,throughput,fanin,http,scale] [--cpu-prof DIR]
 const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
 const { fork, execSync } = require('node:child_process');
+const http = require('node:http');
 const { client: WebSocketClient } = require('websocket');
-const { createRelayListenUri, createRelaySendUri, createRelayToken } = require('hyco-websocket');
+const { createRelayHttpsUri, createRelayListenUri, createRelaySendUri, createRelayToken } = require('hyco-websocket');
 
 const argv = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -20,7 +21,7 @@ const option = (name, fallback) => {
 };
 const QUICK = argv.includes('--quick');
 const MODES = option('modes', 'direct,relayed,peer').split(',');
-const SCENARIOS = option('scenarios', 'setup,rtt,throughput,fanin,scale').split(',');
+const SCENARIOS = option('scenarios', 'setup,rtt,throughput,fanin,http,scale').split(',');
 // --cpu-prof DIR: write a V8 CPU profile of each child process into DIR.
 const CPU_PROF_DIR = option('cpu-prof', undefined);
 
@@ -95,10 +96,12 @@ async function selfUsage() {
 async function startMode(mode) {
   const processes = {};
   let sendUri;
+  let httpUri;
   let headers = {};
   if (mode === 'direct') {
     processes.listener = spawnChild(['listener', 'direct']);
     sendUri = (await processes.listener.ready).uri;
+    httpUri = `${sendUri.replace(/^ws/, 'http')}bench`;
   } else {
     processes.emulator = spawnChild(['emulator']);
     const { endpoint, rule } = await processes.emulator.ready;
@@ -106,6 +109,8 @@ async function startMode(mode) {
     processes.listener = spawnChild(['listener', mode, createRelayListenUri(endpoint, 'bench'), token]);
     await processes.listener.ready;
     sendUri = createRelaySendUri(endpoint, 'bench');
+    // hyco-ws does not answer HTTP: the peer has no HTTP row.
+    httpUri = mode === 'relayed' ? createRelayHttpsUri(endpoint, 'bench') : undefined;
     headers = { ServiceBusAuthorization: token };
   }
   const connect = () =>
@@ -115,7 +120,7 @@ async function startMode(mode) {
       client.once('connectFailed', reject);
       client.connect(sendUri, null, null, headers);
     });
-  return { processes, connect, stop: () => Object.values(processes).forEach((p) => p.stop()) };
+  return { processes, connect, httpUri, headers, stop: () => Object.values(processes).forEach((p) => p.stop()) };
 }
 
 /** Resolves with the next message on a connection. */
@@ -191,6 +196,32 @@ const scenarios = {
     const seconds = (now() - t0) / 1000;
     connections.forEach((c) => c.drop());
     return { unit: 'msg/s', value: echoed / seconds, connections: connections.length };
+  },
+
+  async http({ httpUri, headers }) {
+    if (!httpUri) return { unit: 'req/s', value: undefined, note: 'not supported by this listener' };
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    const end = now() + P.seconds * 1000;
+    const t0 = now();
+    let done = 0;
+    const one = () =>
+      new Promise((resolve, reject) => {
+        const req = http.get(httpUri, { agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
+        });
+        req.on('error', reject);
+      });
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (now() < end) {
+          await one();
+          done++;
+        }
+      }),
+    );
+    agent.destroy();
+    return { unit: 'req/s', value: done / ((now() - t0) / 1000) };
   },
 
   async scale({ connect, processes }) {
@@ -285,6 +316,7 @@ const ROWS = [
   ['throughput', '64 KB messages (MB/s echoed)', (r) => r['64 KB'], true],
   ['throughput', '1 MB messages (MB/s echoed)', (r) => r['1 MB'], true],
   ['fanin', 'fan-in msg/s', (r) => r.value, true],
+  ['http', 'HTTP GET req/s (16 at a time)', (r) => r.value, true],
   ['scale', 'connections set up per s', (r) => r.setupRate, true],
   ['scale', 'listener KB per connection', (r) => r.perConnection.listener, false],
   ['scale', 'emulator KB per connection', (r) => r.perConnection.emulator, false],

@@ -19,6 +19,7 @@ export const {
   createRelayBaseUri,
   createRelayListenUri,
   createRelaySendUri,
+  createRelayHttpsUri,
   appendRelayToken,
   parseRelayNamespace,
   createRelayToken,

@@ -88,6 +88,13 @@ export class ListenerControlChannel extends EventEmitter {
     return true;
   }
 
+  /** Sends a binary message on the channel; false when offline. */
+  sendBinary(data: Buffer): boolean {
+    if (!this.connection || !this.connection.connected) return false;
+    this.connection.sendBytes(data);
+    return true;
+  }
+
   /** Closes the channel (1000) and stops every timer. */
   close(): Promise<void> {
     if (!this.closing) this.closing = this.shutdown();

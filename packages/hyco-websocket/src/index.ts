@@ -22,6 +22,7 @@ export {
   createRelayBaseUri,
   createRelayListenUri,
   createRelaySendUri,
+  createRelayHttpsUri,
   appendRelayToken,
   parseRelayNamespace,
 } from './protocol/uri';

@@ -96,7 +96,7 @@ export interface HybridConnectionsWebSocketRequestEvents {
  * Those bytes, and the socket, are held until the accept has been
  * delivered, so that nothing is lost.
  */
-function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
+export function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
   const internals = client as unknown as { firstDataChunk?: Buffer | null };
   const early = internals.firstDataChunk;
   internals.firstDataChunk = Buffer.alloc(0);

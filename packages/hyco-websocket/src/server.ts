@@ -13,12 +13,15 @@
  * crash the process when nobody listens.
  */
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import { client as WebSocketClient } from 'websocket';
-import type { connection as WebSocketConnection, IClientConfig, Message } from 'websocket';
+import type { connection as WebSocketConnection, frame as WebSocketFrame, IClientConfig } from 'websocket';
 import { RelayArgumentError, RelayError } from './errors';
 import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID, PARAM_TOKEN } from './protocol/constants';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
+import { parseServiceMessage } from './protocol/messages';
+import { createExchange, openHttpRendezvous } from './http-exchange';
+import type { ResponseChannels } from './http-exchange';
 import { DEFAULT_BACKOFF_MS } from './backoff';
 import { ListenerControlChannel } from './control-channel';
 import { HybridConnectionsWebSocketRequest } from './request';
@@ -152,6 +155,8 @@ export interface HybridConnectionsWebSocketServerEvents {
   offline: [lastError: RelayError | undefined];
   error: [error: RelayError];
   warning: [warning: RelayError];
+  /** An HTTP request through the relay, as Node's http server would hand it over. */
+  httpRequest: [req: IncomingMessage, res: ServerResponse];
 }
 
 export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnectionsWebSocketServerEvents> {
@@ -165,6 +170,13 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private readonly requestConfig: RequestConfig;
   private closing: Promise<void> | undefined;
   private closed = false;
+  /** Inline HTTP requests waiting for their body (the next binary message on the control channel). */
+  private readonly awaitingBody: ((body: Buffer) => void)[] = [];
+  private readonly responseChannels: ResponseChannels = {
+    sendControl: (json, body) => this.channel.sendJson(json) && (body === undefined || this.channel.sendBinary(body)),
+    openRendezvous: (address) => openHttpRendezvous(address, this.requestConfig.clientConfig, this.config.rendezvousTimeout),
+    report: (error) => this.report(error),
+  };
 
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
@@ -211,6 +223,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.channel.on('warning', (error: RelayError) => this.report(error, 'warning'));
     this.channel.on('accept', (accept: AcceptMessage['accept']) => this.onAccept(accept));
     this.channel.on('request', (request: RequestMessage['request']) => this.onHttpRequest(request));
+    this.channel.on('requestBody', (body: Buffer) => this.awaitingBody.shift()?.(body));
     debug('listening on %s', uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&]*`), '$1***'));
     this.channel.start();
   }
@@ -316,45 +329,97 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.emit('connect', connection);
   }
 
-  /** HTTP requests are not supported yet: answer 501 at once so the sender never hangs. */
+  /**
+   * An HTTP request: small ones arrive whole on the control channel; large
+   * or chunked ones wait at a rendezvous, where the request and its body
+   * stream in. Without an `httpRequest` handler the answer is 501.
+   */
   private onHttpRequest(request: RequestMessage['request']): void {
-    const response = {
-      response: {
-        requestId: request.id ?? '',
-        statusCode: 501,
-        statusDescription: 'Not Implemented',
-        responseHeaders: { 'Content-Type': 'text/plain; charset=utf-8' },
-        body: false,
-      },
-    };
-    if (request.method !== undefined && request.id) {
-      this.channel.sendJson(response);
+    if (request.method !== undefined) {
+      if (request.body && this.listenerCount('httpRequest') === 0) {
+        // Nobody handles HTTP: answer at once (501) and just consume the body.
+        this.awaitingBody.push(() => undefined);
+        const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels);
+        exchange.push(null);
+        this.dispatchHttp(exchange.req, exchange.res);
+        return;
+      }
+      if (request.body) {
+        // A small body follows as the next binary message: hand the request over with it.
+        this.awaitingBody.push((body) => {
+          const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels, undefined, body.length);
+          exchange.push(body);
+          exchange.push(null);
+          this.dispatchHttp(exchange.req, exchange.res);
+        });
+        return;
+      }
+      const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels);
+      exchange.push(null);
+      this.dispatchHttp(exchange.req, exchange.res);
       return;
     }
-    // Too large for the control channel: the request waits at a rendezvous.
-    const client = new WebSocketClient({ ...this.requestConfig.clientConfig });
-    client.on('connect', (connection: WebSocketConnection) => {
-      const timer = setTimeout(() => connection.drop(), this.config.rendezvousTimeout);
-      connection.on('message', (message: Message) => {
-        if (message.type !== 'utf8') return;
-        let id = request.id ?? '';
+    openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout).then(
+      (connection) => this.onHttpRendezvous(request.address, connection),
+      (err: RelayError) => this.report(err),
+    );
+  }
+
+  /** Reads a request (JSON, then body fragments) from an HTTP rendezvous. */
+  private onHttpRendezvous(address: string, connection: WebSocketConnection): void {
+    let json = '';
+    let exchange: ReturnType<typeof createExchange> | undefined;
+    let paused = false;
+    connection.on('error', (err: Error) => debug('HTTP rendezvous error: %s', err.message));
+    connection.on('close', () => {
+      if (exchange && !exchange.req.complete) exchange.req.destroy(new RelayError('ERR_HYCO_CONNECTION', 'The HTTP rendezvous closed before the request body ended'));
+    });
+    connection.on('frame', (frame: WebSocketFrame) => {
+      if (!exchange) {
+        json += frame.binaryPayload.toString('utf8');
+        if (!frame.fin) return;
+        let request: RequestMessage['request'];
         try {
-          const parsed = JSON.parse(message.utf8Data) as { request?: { id?: unknown } };
-          if (typeof parsed.request?.id === 'string') id = parsed.request.id;
-        } catch {
-          // Answer with the id we have.
+          const raw = JSON.parse(json) as { request?: { address?: string } };
+          if (raw.request && !raw.request.address) raw.request.address = address;
+          const parsed = parseServiceMessage(JSON.stringify(raw));
+          if (!('request' in parsed)) throw new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed control message: expected a request on the HTTP rendezvous');
+          request = parsed.request;
+        } catch (err) {
+          this.report(err instanceof RelayError ? err : new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed request on the HTTP rendezvous'));
+          connection.close();
+          return;
         }
-        connection.sendUTF(JSON.stringify({ response: { ...response.response, requestId: id } }));
-        connection.close();
-      });
-      connection.on('close', () => clearTimeout(timer));
+        const current = createExchange(request, this.hybridConnectionPath, this.responseChannels, connection, request.body ? 'stream' : undefined);
+        exchange = current;
+        current.onRead(() => {
+          if (paused) {
+            paused = false;
+            connection.resume();
+          }
+        });
+        if (!request.body) current.push(null);
+        this.dispatchHttp(current.req, current.res);
+        return;
+      }
+      if (exchange.req.complete) return;
+      const more = exchange.push(frame.binaryPayload);
+      if (frame.fin) exchange.push(null);
+      else if (!more) {
+        paused = true;
+        connection.pause();
+      }
     });
-    client.on('connectFailed', (err: Error) => this.report(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `Answering an HTTP request failed: ${err.message}`)));
-    client.on('httpResponse', (res: { resume(): void; statusCode?: number }) => {
-      res.resume();
-      this.report(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `Answering an HTTP request failed with status ${res.statusCode ?? 0}`, { statusCode: res.statusCode ?? 0 }));
-    });
-    client.connect(request.address);
+  }
+
+  private dispatchHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (this.listenerCount('httpRequest') > 0) {
+      this.emit('httpRequest', req, res);
+      return;
+    }
+    req.resume();
+    res.writeHead(501, 'Not Implemented', { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end('This listener does not handle HTTP requests\n');
   }
 }
 

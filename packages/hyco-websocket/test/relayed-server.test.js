@@ -174,12 +174,14 @@ test('HTTP requests on the control channel are answered 501 at once, body frames
   });
   t.after(() => server.close());
   const channel = await channelReady;
-  channel.on('message', (data) => responses.push(JSON.parse(data.toString())));
+  channel.on('message', (data, isBinary) => {
+    if (!isBinary) responses.push(JSON.parse(data.toString()));
+  });
   channel.send(JSON.stringify({ request: { address: 'ws://127.0.0.1:1/$hc/web?sb-hc-action=request', id: 'req-1', requestTarget: '/web/x', method: 'POST', requestHeaders: {}, body: true } }));
   channel.send(Buffer.from('the body'));
   channel.send('{"garbage"');
   channel.send(JSON.stringify({ request: { address: 'ws://127.0.0.1:1/$hc/web?sb-hc-action=request', id: 'req-2', requestTarget: '/web/y', method: 'GET', requestHeaders: {} } }));
   await until(() => responses.length === 2, 3000, 'two responses');
-  assert.deepEqual(responses.map((r) => [r.response.requestId, r.response.statusCode, r.response.body]), [['req-1', 501, false], ['req-2', 501, false]]);
+  assert.deepEqual(responses.map((r) => [r.response.requestId, r.response.statusCode]), [['req-1', 501], ['req-2', 501]]);
   assert.equal(server.isOnline, true);
 });

@@ -76,7 +76,9 @@ test('hostile input to the library: every malformed message and failed rendezvou
   });
   const channel = await service.channel;
   const replies = [];
-  channel.on('message', (d) => replies.push(JSON.parse(d.toString())));
+  channel.on('message', (d, isBinary) => {
+    if (!isBinary) replies.push(JSON.parse(d.toString()));
+  });
   const headers = { Host: 'x', 'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64'), 'Sec-WebSocket-Version': '13' };
   const accept = (mode, extra = {}) => JSON.stringify({ accept: { address: `${base}?sb-hc-action=accept&mode=${mode}`, id: mode, connectHeaders: headers, ...extra } });
   const dead = await closedPort();

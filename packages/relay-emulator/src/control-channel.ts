@@ -27,8 +27,8 @@ export interface ControlChannelOptions {
   authorizeRenewal: (token: string) => AuthResult;
   /** Cut the channel when nothing arrives for this long, ms; 0 = never. */
   idleTimeoutMs: number;
-  /** Handles a listener message other than renewToken (HTTP responses). */
-  onMessage?: (channel: ControlChannel, message: ListenerMessage) => void;
+  /** Sees every message first (HTTP responses and their bodies); true when it took it. */
+  onData?: (channel: ControlChannel, data: RawData, isBinary: boolean) => boolean;
   onClose: (channel: ControlChannel) => void;
 }
 
@@ -101,6 +101,7 @@ export class ControlChannel {
 
   private onData(data: RawData, isBinary: boolean): void {
     this.touch();
+    if (this.options.onData?.(this, data, isBinary)) return;
     if (isBinary) {
       this.close(CLOSE_UNSUPPORTED_DATA, 'Binary frames are not expected on the control channel');
       return;
@@ -122,8 +123,7 @@ export class ControlChannel {
       this.armExpiry(result.expiry);
       return;
     }
-    if (this.options.onMessage) this.options.onMessage(this, message);
-    else this.close(CLOSE_POLICY_VIOLATION, 'Unexpected response: no request is pending');
+    this.close(CLOSE_POLICY_VIOLATION, `Unexpected response: no request ${message.response.requestId.slice(0, 40)} is pending`);
   }
 
   private armExpiry(expiry: number | undefined): void {

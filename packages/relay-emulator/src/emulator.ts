@@ -15,6 +15,8 @@ import {
   ACTION_ACCEPT,
   ACTION_CONNECT,
   ACTION_LISTEN,
+  ACTION_REQUEST,
+  MAX_CONTROL_CHANNEL_BODY,
   MAX_HEADER_BYTES,
   PARAM_ACTION,
   PARAM_ID,
@@ -34,6 +36,7 @@ import type { HybridConnectionOptions, RelayEmulatorOptions, ResolvedOptions, Sh
 import { PARAM_RENDEZVOUS, RendezvousTable } from './rendezvous';
 import type { PendingSender } from './rendezvous';
 import { selfSignedCertificate } from './tls';
+import { PendingHttpRequest, ResponseReader, fitsControlChannel, readBody, requestMessageFor, sendInline, streamBody } from './http-gateway';
 import { newTrackingId, sanitizeReason, statusText } from './tracking';
 
 const debug = createDebug('hyco-relay-emulator:gateway');
@@ -103,7 +106,13 @@ export class RelayEmulator extends EventEmitter {
     clientTracking: false,
     maxPayload: MAX_CONTROL_MESSAGE,
   });
+  /** HTTP rendezvous: responses and streamed bodies can be large. */
+  private readonly httpWss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: 256 * 1024 * 1024 });
   private readonly entities = new Map<string, HybridConnection>();
+  private readonly httpRequests = new Map<string, PendingHttpRequest>();
+  private readonly httpBySecret = new Map<string, PendingHttpRequest>();
+  /** Ids of HTTP requests answered or timed out lately: a late response to one is dropped, not a protocol error. */
+  private readonly recentHttpIds = new Set<string>();
   private readonly sockets = new Set<Duplex>();
   private readonly rendezvous: RendezvousTable;
   private readonly totals = { listenersAccepted: 0, sendersAccepted: 0, sendersRejected: 0, sendersTimedOut: 0, handshakesRefused: 0 };
@@ -234,6 +243,8 @@ export class RelayEmulator extends EventEmitter {
   private async shutdown(): Promise<void> {
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const sender of this.rendezvous.drain()) writeFailure(sender.socket, 503, 'The relay is shutting down');
+    for (const pending of [...this.httpRequests.values()]) pending.finish(503, 'The relay is shutting down');
+    this.httpWss.close();
     for (const entity of this.entities.values()) {
       for (const listener of entity.listeners) listener.close(CLOSE_ENTITY_GONE, 'The relay is shutting down');
       for (const relay of entity.relays) relay.shutdown();
@@ -368,6 +379,9 @@ export class RelayEmulator extends EventEmitter {
       case ACTION_ACCEPT:
         this.onRendezvous(req, socket, head, { hostname, rawPath, query, trackingId });
         return;
+      case ACTION_REQUEST:
+        this.onHttpRendezvous(req, socket, head, { hostname, rawPath, query, trackingId });
+        return;
       default:
         this.refuse(
           socket,
@@ -431,8 +445,10 @@ export class RelayEmulator extends EventEmitter {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const responses = new ResponseReader((id) => this.lookupHttp(id));
       const channel = new ControlChannel(ws, entity, ctx.host, trackingId, auth.expiry, {
         authorizeRenewal: (token) => authorize(token, this.authTarget(entity, hostname), 'Listen'),
+        onData: (_channel, data, isBinary) => responses.take(data, isBinary) === true,
         idleTimeoutMs: this.options.idleTimeoutMs,
         onClose: (c) => {
           if (entity.listeners.delete(c)) this.report({ type: 'listener-offline', path: entity.path, id: trackingId });
@@ -605,11 +621,127 @@ export class RelayEmulator extends EventEmitter {
     const hostname = hostOnly(req.headers.host ?? '');
     if (/^\/\$hc\//i.test(path)) {
       res.writeHead(400, statusText('BadRequest: /$hc/ addresses take WebSocket upgrades only', trackingId, hostname, path));
-    } else {
-      res.writeHead(404, statusText('NotFound: no such address', trackingId, hostname, path));
+      res.end();
+      req.resume();
+      return;
     }
-    res.end();
-    req.resume();
+    void this.onHttpGateway(req, res, trackingId, hostname);
+  }
+
+  /** An HTTP sender: deliver the request to one listener and relay its answer. */
+  private async onHttpGateway(req: http.IncomingMessage, res: http.ServerResponse, trackingId: string, hostname: string): Promise<void> {
+    const fail = (status: number, what: string, path: string) => {
+      this.totals.handshakesRefused++;
+      this.report({ type: 'refused', path, id: trackingId, status, detail: what });
+      res.writeHead(status, statusText(what, trackingId, hostname, path), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
+      res.end(`${what}\n`);
+      req.resume();
+    };
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://emulator.invalid');
+    } catch {
+      fail(400, 'BadRequest: the request target is not a valid URL', '');
+      return;
+    }
+    if (this.options.namespace && hostname !== this.options.namespace) {
+      fail(404, `NamespaceNotFound: this relay answers as ${this.options.namespace}`, url.pathname);
+      return;
+    }
+    const rawPath = url.pathname.replace(/^\/+/, '').replace(/\/+$/, '');
+    const resolved = rawPath ? this.resolveEntity(rawPath) : undefined;
+    if (!resolved) {
+      fail(404, `EntityNotFound: no hybrid connection for "${rawPath.slice(0, 100)}"`, rawPath);
+      return;
+    }
+    const { entity } = resolved;
+    if (entity.requiresClientAuthorization) {
+      const auth = this.check(req, url.searchParams, entity, hostname, 'Send');
+      if (!auth.ok) {
+        fail(auth.status, auth.reason, entity.path);
+        return;
+      }
+    }
+    const listener = entity.pickListener();
+    if (!listener) {
+      fail(502, `BadGateway: there is no listener online for "${entity.path}"`, entity.path);
+      return;
+    }
+    const pending = new PendingHttpRequest(entity, req, res, requestMessageFor(req, url, hostname), (p) => this.forgetHttp(p));
+    this.httpRequests.set(pending.id, pending);
+    this.httpBySecret.set(pending.secret, pending);
+    pending.timer = setTimeout(
+      () => pending.finish(504, statusText('GatewayTimeout: the listener did not answer in time', pending.id, hostname, entity.path)),
+      this.options.httpResponseTimeoutMs,
+    );
+    res.on('close', () => pending.finish());
+    const scheme = this.tlsMaterial ? 'wss' : 'ws';
+    const address = `${scheme}://${listener.host}/$hc/${encodeURI(entity.path)}?sb-hc-action=request&sb-hc-id=${pending.id}&${PARAM_RENDEZVOUS}=${pending.secret}`;
+    pending.address = address;
+    debug('HTTP %s %s for %s (%s)', pending.message.method, pending.message.requestTarget, entity.path, pending.id);
+    if (fitsControlChannel(req)) {
+      let body: Buffer;
+      try {
+        body = await readBody(req, MAX_CONTROL_CHANNEL_BODY);
+      } catch {
+        pending.finish(400, 'BadRequest: the request body did not match its length');
+        return;
+      }
+      if (pending.done) return;
+      if (listener.isOpen) sendInline(listener, address, pending, body);
+      else pending.finish(502, 'BadGateway: the listener went away');
+    } else {
+      // Too large (or of unknown length) for the control channel: the listener takes it up over a rendezvous.
+      listener.sendJson({ request: { address, id: pending.id } });
+    }
+  }
+
+  /** The listener's rendezvous for an HTTP request (sb-hc-action=request). */
+  private onHttpRendezvous(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    ctx: { hostname: string; rawPath: string; query: URLSearchParams; trackingId: string },
+  ): void {
+    const pending = this.httpBySecret.get(ctx.query.get(PARAM_RENDEZVOUS) ?? '');
+    if (!pending || pending.done) {
+      this.refuse(socket, 403, 'RendezvousFailed: the address is invalid, used or expired', ctx.trackingId, ctx.hostname, ctx.rawPath);
+      return;
+    }
+    const problem = upgradeProblem(req);
+    if (problem) {
+      this.refuse(socket, 400, `BadRequest: ${problem}`, ctx.trackingId, ctx.hostname, ctx.rawPath);
+      return;
+    }
+    this.httpBySecret.delete(pending.secret);
+    this.httpWss.handleUpgrade(req, socket, head, (ws) => {
+      const responses = new ResponseReader((id) => (id === pending.id ? pending : undefined));
+      ws.on('message', (data, isBinary) => {
+        if (responses.take(data, isBinary) !== true) ws.close(1008, 'Expected a response to this request');
+      });
+      ws.on('error', (err) => debug('HTTP rendezvous error: %s', err.message));
+      ws.on('close', () => {
+        if (!pending.done) pending.finish(502, 'BadGateway: the listener closed the rendezvous without answering');
+      });
+      pending.res.on('close', () => ws.terminate());
+      if (!pending.delivered) {
+        pending.delivered = true;
+        const hasBody = Boolean(pending.req.headers['transfer-encoding']) || Number(pending.req.headers['content-length'] ?? 0) > 0;
+        ws.send(JSON.stringify({ request: { address: pending.address, id: pending.id, ...pending.message, body: hasBody } }));
+        if (hasBody) streamBody(pending.req, ws);
+      }
+    });
+  }
+
+  private lookupHttp(id: string): PendingHttpRequest | undefined | 'gone' {
+    return this.httpRequests.get(id) ?? (this.recentHttpIds.has(id) ? 'gone' : undefined);
+  }
+
+  private forgetHttp(pending: PendingHttpRequest): void {
+    this.httpRequests.delete(pending.id);
+    this.httpBySecret.delete(pending.secret);
+    this.recentHttpIds.add(pending.id);
+    if (this.recentHttpIds.size > 10_000) this.recentHttpIds.delete(this.recentHttpIds.values().next().value as string);
   }
 }
 

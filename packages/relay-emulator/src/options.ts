@@ -1,7 +1,7 @@
 /** Options of the emulator, their defaults and their checks. */
 import { randomBytes } from 'node:crypto';
 import type { AccessRight } from 'hyco-websocket/protocol';
-import { MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS } from 'hyco-websocket/protocol';
+import { HTTP_RESPONSE_TIMEOUT_MS, MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS } from 'hyco-websocket/protocol';
 
 /** A shared access rule: a named key granting rights. */
 export interface SharedAccessRule {
@@ -42,6 +42,8 @@ export interface RelayEmulatorOptions {
   idleTimeoutMs?: number;
   /** A connection must send its complete request headers within this, ms (else 408). Default 20000. */
   handshakeTimeoutMs?: number;
+  /** A listener must answer an HTTP request within this, ms (else 504). Default 60000. */
+  httpResponseTimeoutMs?: number;
 }
 
 /** Options with every default filled in. */
@@ -57,6 +59,7 @@ export interface ResolvedOptions {
   maxListenersPerHybridConnection: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  httpResponseTimeoutMs: number;
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
@@ -150,5 +153,6 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     ),
     idleTimeoutMs: positiveInt(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
     handshakeTimeoutMs: positiveInt(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
+    httpResponseTimeoutMs: positiveInt(options.httpResponseTimeoutMs, 'httpResponseTimeoutMs', HTTP_RESPONSE_TIMEOUT_MS),
   };
 }

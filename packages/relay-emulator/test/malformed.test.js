@@ -48,7 +48,7 @@ test('garbage, unknown and oversized control messages close that channel with a 
   const cases = [
     ['{not json', 1008, /not valid JSON/],
     ['{"launch":{"missiles":true}}', 1008, /unknown command/],
-    ['{"response":{"requestId":"nope","statusCode":200}}', 1008, /no request is pending/],
+    ['{"response":{"requestId":"nope","statusCode":200}}', 1008, /no request nope is pending/],
     [Buffer.from([1, 2, 3]), 1003, /Binary/],
     [JSON.stringify({ renewToken: { token: 'x'.repeat(200 * 1024) } }), 1009, /./],
   ];

@@ -117,3 +117,22 @@ export function appendRelayToken(uri: string, ruleName: string, key: string, exp
   const separator = !head.includes('?') ? '?' : head.endsWith('?') || head.endsWith('&') ? '' : '&';
   return `${head}${separator}${PARAM_TOKEN}=${encodeURIComponent(token)}${fragment}`;
 }
+
+/**
+ * The address HTTP senders use: `https://{namespace}/{path}` (`http://` and
+ * the port kept for an emulator given as `ws://host:port`). The path may
+ * carry a suffix and query.
+ */
+export function createRelayHttpsUri(namespace: string, path: string): string {
+  const endpoint = parseRelayNamespace(namespace);
+  requireString(path, 'path');
+  const q = path.indexOf('?');
+  const rawPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '');
+  const query = q === -1 ? '' : path.slice(q + 1);
+  if (rawPath.length === 0) throw new RelayArgumentError('The "path" argument must name a hybrid connection');
+  const scheme = endpoint.scheme === 'wss' ? 'https' : 'http';
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  const port = endpoint.port === defaultPort ? '' : `:${endpoint.port}`;
+  const base = `${scheme}://${endpoint.host}${port}/${encodePathPart(rawPath)}`;
+  return query ? `${base}?${encodeQueryPart(query)}` : base;
+}

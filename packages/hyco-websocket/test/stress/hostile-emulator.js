@@ -12,8 +12,11 @@ const HEADERS_END = '\r\n\r\n';
 const rnd = (n) => crypto.randomBytes(n);
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
 
+/** What broken-HTTP inputs got instead of 400, for the report. */
+const oddAnswers = [];
+
 /** Sends raw bytes; resolves with the first response line, 'closed' or 'timeout'. */
-function raw(port, bytes, waitMs = 5000) {
+function raw(port, bytes, waitMs = 10000) {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
@@ -56,7 +59,10 @@ function kinds(port) {
   return {
     'broken HTTP': async () => {
       const junk = Math.random() < 0.5 ? rnd(1 + Math.floor(Math.random() * 200)) : Buffer.from(`${pick(['GET', 'PUT', 'X', ''])} ${rnd(8).toString('hex')} HTTP/9.9\r\n`);
-      return /^HTTP\/1\.1 400 /.test(await raw(port, Buffer.concat([junk, Buffer.from(HEADERS_END)])));
+      const answer = await raw(port, Buffer.concat([junk, Buffer.from(HEADERS_END)]));
+      if (/^HTTP\/1\.1 400 /.test(answer)) return true;
+      oddAnswers.push(`${JSON.stringify(answer)} to ${JSON.stringify(junk.toString('latin1').slice(0, 60))}`);
+      return false;
     },
     'bad upgrade headers': async () => {
       const h = { ...goodUpgrade(), ServiceBusAuthorization: token('fuzz') };
@@ -228,7 +234,7 @@ async function runHostile({ count = 10500, halfOpen = 300, concurrency = 48 } = 
   peak = Math.max(peak, (await relay.usage()).rss - base);
   await listener.close();
   await relay.stop();
-  return { byKind, halfOpen: half, goodExchanges, goodFailures, peakEmulatorGrowth: peak };
+  return { byKind, halfOpen: half, goodExchanges, goodFailures, peakEmulatorGrowth: peak, oddAnswers: oddAnswers.splice(0).slice(0, 5) };
 }
 
 function describeHostile(r) {

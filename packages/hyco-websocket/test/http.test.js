@@ -1,0 +1,213 @@
+'use strict';
+// HTTP over the relay: senders use plain HTTP against the emulator's
+// gateway; the relayed server hands requests over as Node's (req, res).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const crypto = require('node:crypto');
+const express = require('express');
+const hyco = require('hyco-websocket');
+const { startRelay, relayedServer, token, until } = require('./relay-helpers');
+
+async function setup(t, relayOptions = {}) {
+  const relay = await startRelay(t, { hybridConnections: ['web'], ...relayOptions });
+  const server = await relayedServer(t, relay, {}, 'web');
+  const base = hyco.createRelayHttpsUri(relay.endpoint, 'web');
+  return { relay, server, base, auth: { ServiceBusAuthorization: token('web') } };
+}
+
+/** Node's own http client. */
+function request(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, statusText: res.statusMessage, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('GET: method, path after the hybrid connection, query and headers reach the handler; status, text and headers come back', async (t) => {
+  const { server, base, auth } = await setup(t);
+  let seen;
+  server.on('httpRequest', (req, res) => {
+    seen = { method: req.method, url: req.url, headers: req.headers };
+    res.statusCode = 203;
+    res.statusMessage = 'Relayed Fine';
+    res.setHeader('X-Out', 'from-listener');
+    res.end('hello over http');
+  });
+  const res = await request(`${base}/rooms/7?user=ann`, { headers: { ...auth, 'X-In': 'from-sender', 'Keep-Alive': 'timeout=5', TE: 'trailers' } });
+  assert.equal(res.status, 203);
+  assert.equal(res.statusText, 'Relayed Fine');
+  assert.equal(res.headers['x-out'], 'from-listener');
+  assert.equal(res.body.toString(), 'hello over http');
+  assert.match(res.headers.via, /hyco-relay-emulator/);
+  assert.equal(seen.method, 'GET');
+  assert.equal(seen.url, '/rooms/7?user=ann');
+  assert.equal(seen.headers['x-in'], 'from-sender');
+  assert.match(seen.headers.via, /^1\.1 127\.0\.0\.1/);
+  for (const hop of ['keep-alive', 'te', 'host', 'connection', 'transfer-encoding', 'servicebusauthorization']) assert.equal(seen.headers[hop], undefined, hop);
+});
+
+test('the token may come as sb-hc-token, and is stripped before the listener sees the target', async (t) => {
+  const { server, base } = await setup(t);
+  let url;
+  server.on('httpRequest', (req, res) => {
+    url = req.url;
+    res.end('ok');
+  });
+  const res = await fetch(`${base}/x?a=1&sb-hc-token=${encodeURIComponent(token('web'))}`);
+  assert.equal(res.status, 200);
+  assert.equal(url, '/x?a=1');
+  assert.equal((await fetch(`${base}/x`)).status, 401);
+});
+
+test('POST with a 10 MB body arrives intact (over a rendezvous)', async (t) => {
+  const { server, base, auth } = await setup(t);
+  server.on('httpRequest', (req, res) => {
+    const hash = crypto.createHash('sha256');
+    let bytes = 0;
+    req.on('data', (c) => {
+      bytes += c.length;
+      hash.update(c);
+    });
+    req.on('end', () => res.end(JSON.stringify({ bytes, sha256: hash.digest('hex') })));
+  });
+  const body = crypto.randomBytes(10 * 1024 * 1024);
+  const res = await request(`${base}/upload`, { method: 'POST', headers: auth, body });
+  assert.equal(res.status, 200);
+  assert.deepEqual(JSON.parse(res.body), { bytes: body.length, sha256: crypto.createHash('sha256').update(body).digest('hex') });
+});
+
+test('a chunked upload streams: the handler reads the first chunk before the sender has sent the rest', async (t) => {
+  const { server, base, auth } = await setup(t);
+  let firstChunkSeen;
+  const seen = new Promise((resolve) => (firstChunkSeen = resolve));
+  server.on('httpRequest', (req, res) => {
+    const parts = [];
+    req.on('data', (c) => {
+      parts.push(c.toString());
+      firstChunkSeen();
+    });
+    req.on('end', () => res.end(parts.join('')));
+  });
+  const response = new Promise((resolve, reject) => {
+    const req = http.request(`${base}/stream`, { method: 'POST', headers: { ...auth, 'Transfer-Encoding': 'chunked' } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    req.write('first,');
+    // The rest is sent only once the listener has seen the first chunk: a relay that buffered whole bodies would hang here.
+    seen.then(() => req.end('second'));
+  });
+  const res = await response;
+  assert.equal(res.status, 200);
+  assert.equal(res.text, 'first,second');
+});
+
+test('a streamed 10 MB download (no length, written with backpressure) arrives intact', async (t) => {
+  const { server, base, auth } = await setup(t);
+  const chunk = crypto.randomBytes(64 * 1024);
+  server.on('httpRequest', (req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+    let i = 0;
+    const pump = () => {
+      while (i < 160) {
+        i++;
+        if (!res.write(chunk)) return res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  const res = await request(`${base}/download`, { headers: auth });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.length, 160 * chunk.length);
+  const expected = crypto.createHash('sha256');
+  for (let i = 0; i < 160; i++) expected.update(chunk);
+  assert.equal(crypto.createHash('sha256').update(res.body).digest('hex'), expected.digest('hex'));
+});
+
+test('100 concurrent requests are all answered, each with its own body', async (t) => {
+  const { server, base, auth } = await setup(t);
+  server.on('httpRequest', (req, res) => setTimeout(() => res.end(`answer ${req.url}`), Math.random() * 20));
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => fetch(`${base}/n/${i}`, { headers: auth }).then(async (r) => [r.status, await r.text()])));
+  results.forEach(([status, text], i) => {
+    assert.equal(status, 200);
+    assert.equal(text, `answer /n/${i}`);
+  });
+});
+
+test('502 without a listener, 504 when the listener does not answer in time, 501 without a handler', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['web'], httpResponseTimeoutMs: 300 });
+  const base = hyco.createRelayHttpsUri(relay.endpoint, 'web');
+  const auth = { ServiceBusAuthorization: token('web') };
+  const noListener = await request(`${base}/x`, { headers: auth });
+  assert.equal(noListener.status, 502);
+  assert.match(noListener.statusText, /no listener online/);
+  const server = await relayedServer(t, relay, {}, 'web');
+  const noHandler = await request(`${base}/x`, { headers: auth });
+  assert.equal(noHandler.status, 501);
+  server.on('httpRequest', () => {}); // never answers
+  const slow = await request(`${base}/x`, { headers: auth });
+  assert.equal(slow.status, 504);
+  assert.match(slow.statusText, /did not answer in time/);
+});
+
+test('an Express app answers through the relay unchanged', async (t) => {
+  const { server, base, auth } = await setup(t);
+  const app = express();
+  app.use(express.json());
+  app.get('/hello/:name', (req, res) => res.json({ hello: req.params.name, q: req.query.q }));
+  app.post('/echo', (req, res) => res.status(201).json({ got: req.body }));
+  app.get('/redirect', (req, res) => res.redirect('/hello/there'));
+  server.on('httpRequest', app);
+  const hello = await fetch(`${base}/hello/world?q=1`, { headers: auth });
+  assert.equal(hello.status, 200);
+  assert.match(hello.headers.get('content-type'), /application\/json/);
+  assert.deepEqual(await hello.json(), { hello: 'world', q: '1' });
+  const echo = await fetch(`${base}/echo`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ a: [1, 2] }) });
+  assert.equal(echo.status, 201);
+  assert.deepEqual(await echo.json(), { got: { a: [1, 2] } });
+  const redirect = await fetch(`${base}/redirect`, { headers: auth, redirect: 'manual' });
+  assert.equal(redirect.status, 302);
+  assert.equal(redirect.headers.get('location'), '/hello/there');
+  assert.equal((await fetch(`${base}/nowhere`, { headers: auth })).status, 404);
+});
+
+test('interop: Microsoft\'s hyco-https@1.4.5 listener, unmodified, answers requests through the emulator', async (t) => {
+  const hycoHttps = require('hyco-https');
+  const relay = await startRelay(t, { hybridConnections: ['web'] });
+  const base = hyco.createRelayHttpsUri(relay.endpoint, 'web');
+  const auth = { ServiceBusAuthorization: token('web') };
+  const server = hycoHttps.createRelayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 'web'), token: () => token('web') }, (req, res) => {
+    let n = 0;
+    req.on('data', (c) => (n += c.length));
+    req.on('end', () => {
+      res.setHeader('X-Peer', 'hyco-https');
+      res.end(`hyco-https saw ${req.method} with ${n} bytes`);
+    });
+  });
+  server.on('error', () => {});
+  server.listen();
+  t.after(() => server.close());
+  await until(() => relay.stats().hybridConnections[0].listeners === 1, 5000, 'hyco-https online');
+  const small = await request(`${base}/a`, { headers: auth });
+  assert.equal(small.status, 200);
+  assert.equal(small.headers['x-peer'], 'hyco-https');
+  assert.equal(small.body.toString(), 'hyco-https saw GET with 0 bytes');
+  const post = await request(`${base}/b`, { method: 'POST', headers: auth, body: Buffer.alloc(1000, 1) });
+  assert.equal(post.body.toString(), 'hyco-https saw POST with 1000 bytes');
+});
+
+test('createRelayHttpsUri: https for a namespace, http with the port for an emulator', () => {
+  assert.equal(hyco.createRelayHttpsUri('contoso.servicebus.windows.net', 'hyco'), 'https://contoso.servicebus.windows.net/hyco');
+  assert.equal(hyco.createRelayHttpsUri('ws://127.0.0.1:9030', 'web/x?y=1'), 'http://127.0.0.1:9030/web/x?y=1');
+  assert.equal(hyco.createRelayHttpsUri('wss://ns.example:8443', 'a b'), 'https://ns.example:8443/a%20b');
+  assert.throws(() => hyco.createRelayHttpsUri('ns.example', ''), { name: 'TypeError', message: /"path"/ });
+});
