@@ -336,27 +336,20 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
    */
   private onHttpRequest(request: RequestMessage['request']): void {
     if (request.method !== undefined) {
-      if (request.body && this.listenerCount('httpRequest') === 0) {
-        // Nobody handles HTTP: answer at once (501) and just consume the body.
-        this.awaitingBody.push(() => undefined);
-        const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels);
+      const start = (body?: Buffer) => {
+        const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels, undefined, body?.length);
+        if (body) exchange.push(body);
         exchange.push(null);
         this.dispatchHttp(exchange.req, exchange.res);
-        return;
+      };
+      if (!request.body) start();
+      // A small body follows as the next binary message: hand the request over with it,
+      // or, when nobody handles HTTP, answer (501) at once and just consume it.
+      else if (this.listenerCount('httpRequest') > 0) this.awaitingBody.push(start);
+      else {
+        this.awaitingBody.push(() => undefined);
+        start();
       }
-      if (request.body) {
-        // A small body follows as the next binary message: hand the request over with it.
-        this.awaitingBody.push((body) => {
-          const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels, undefined, body.length);
-          exchange.push(body);
-          exchange.push(null);
-          this.dispatchHttp(exchange.req, exchange.res);
-        });
-        return;
-      }
-      const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels);
-      exchange.push(null);
-      this.dispatchHttp(exchange.req, exchange.res);
       return;
     }
     openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout).then(

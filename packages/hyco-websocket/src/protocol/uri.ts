@@ -75,13 +75,18 @@ function encodeQueryPart(text: string): string {
  */
 export function createRelayBaseUri(namespace: string, path: string): string {
   const endpoint = parseRelayNamespace(namespace);
+  const { encodedPath, querySuffix } = splitPath(path);
+  return `${endpoint.scheme}://${endpoint.host}:${endpoint.port}/${HC_PATH_PREFIX}/${encodedPath}${querySuffix}`;
+}
+
+/** A `path` argument (hybrid connection, optional suffix and query), checked and encoded. */
+function splitPath(path: string): { encodedPath: string; querySuffix: string } {
   requireString(path, 'path');
   const q = path.indexOf('?');
   const rawPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '');
   const query = q === -1 ? '' : path.slice(q + 1);
   if (rawPath.length === 0) throw new RelayArgumentError('The "path" argument must name a hybrid connection');
-  const base = `${endpoint.scheme}://${endpoint.host}:${endpoint.port}/${HC_PATH_PREFIX}/${encodePathPart(rawPath)}`;
-  return query ? `${base}?${encodeQueryPart(query)}` : base;
+  return { encodedPath: encodePathPart(rawPath), querySuffix: query ? `?${encodeQueryPart(query)}` : '' };
 }
 
 function actionUri(action: string, namespace: string, path: string, token?: string | null, id?: string | null): string {
@@ -125,14 +130,8 @@ export function appendRelayToken(uri: string, ruleName: string, key: string, exp
  */
 export function createRelayHttpsUri(namespace: string, path: string): string {
   const endpoint = parseRelayNamespace(namespace);
-  requireString(path, 'path');
-  const q = path.indexOf('?');
-  const rawPath = (q === -1 ? path : path.slice(0, q)).replace(/^\/+/, '');
-  const query = q === -1 ? '' : path.slice(q + 1);
-  if (rawPath.length === 0) throw new RelayArgumentError('The "path" argument must name a hybrid connection');
+  const { encodedPath, querySuffix } = splitPath(path);
   const scheme = endpoint.scheme === 'wss' ? 'https' : 'http';
-  const defaultPort = scheme === 'https' ? 443 : 80;
-  const port = endpoint.port === defaultPort ? '' : `:${endpoint.port}`;
-  const base = `${scheme}://${endpoint.host}${port}/${encodePathPart(rawPath)}`;
-  return query ? `${base}?${encodeQueryPart(query)}` : base;
+  const port = endpoint.port === (scheme === 'https' ? 443 : 80) ? '' : `:${endpoint.port}`;
+  return `${scheme}://${endpoint.host}${port}/${encodedPath}${querySuffix}`;
 }
