@@ -338,10 +338,15 @@ export class RelayEmulator extends EventEmitter {
     if (this.listenerCount('activity') > 0) this.emit('activity', activity);
   }
 
-  private refuse(socket: Duplex, status: number, what: string, trackingId: string, host: string, path: string): void {
+  /** Counts, logs and reports a refused request (WebSocket handshake or HTTP). */
+  private noteRefusal(status: number, what: string, trackingId: string, path: string): void {
     this.totals.handshakesRefused++;
     debug('refused %d: %s (%s)', status, what, trackingId);
     this.report({ type: 'refused', path, id: trackingId, status, detail: what });
+  }
+
+  private refuse(socket: Duplex, status: number, what: string, trackingId: string, host: string, path: string): void {
+    this.noteRefusal(status, what, trackingId, path);
     writeFailure(socket, status, statusText(what, trackingId, host, path));
   }
 
@@ -631,8 +636,7 @@ export class RelayEmulator extends EventEmitter {
   /** An HTTP sender: deliver the request to one listener and relay its answer. */
   private async onHttpGateway(req: http.IncomingMessage, res: http.ServerResponse, trackingId: string, hostname: string): Promise<void> {
     const fail = (status: number, what: string, path: string) => {
-      this.totals.handshakesRefused++;
-      this.report({ type: 'refused', path, id: trackingId, status, detail: what });
+      this.noteRefusal(status, what, trackingId, path);
       res.writeHead(status, statusText(what, trackingId, hostname, path), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
       res.end(`${what}\n`);
       req.resume();

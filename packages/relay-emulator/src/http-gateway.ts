@@ -185,15 +185,12 @@ export class ResponseReader {
 
 /** Sends a request's body over a rendezvous as one fragmented binary message, with backpressure. */
 export function streamBody(req: IncomingMessage, ws: WebSocket): void {
-  let sentAny = false;
   req.on('data', (chunk: Buffer) => {
-    sentAny = true;
     req.pause();
     ws.send(chunk, { binary: true, fin: false }, () => req.resume());
   });
   req.on('end', () => ws.send(Buffer.alloc(0), { binary: true, fin: true }));
   req.on('error', (err) => debug('request body error: %s', err.message));
-  void sentAny;
 }
 
 /** Sends a request message (+ body) over the control channel. */
