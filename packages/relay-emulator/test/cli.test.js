@@ -63,9 +63,24 @@ test('the CLI prints its address and connection string, relays, logs connections
   assert.match(child.output, /shutting down/);
 });
 
+/** Resolves once `pattern` has appeared in the child's output (lines may arrive in separate chunks). */
+function outputMatches(child, pattern, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} in: ${child.output}`)), ms);
+    const check = () => {
+      if (!pattern.test(child.output)) return;
+      clearTimeout(timer);
+      child.stdout.off('data', check);
+      resolve();
+    };
+    child.stdout.on('data', check);
+    check();
+  });
+}
+
 test('without --key the CLI makes a random key and says it is shown once', async (t) => {
   const { child, connectionString } = await startCli(t, ['-p', '0']);
-  assert.match(child.output, /random and shown once/);
+  await outputMatches(child, /random and shown once/);
   assert.equal(parseConnectionString(connectionString).sharedAccessKeyName, 'RootManageSharedAccessKey');
 });
 
