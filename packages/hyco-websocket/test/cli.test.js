@@ -5,7 +5,7 @@ const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const { parseRelayToken } = require('hyco-websocket');
 const { verifySignature } = require('hyco-websocket/protocol');
-const { startRelay, KEY } = require('./relay-helpers');
+const { startRelay, KEY } = require('hyco-test-support');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-websocket.js');
 const env = { ...process.env };

@@ -7,7 +7,7 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const express = require('express');
 const hyco = require('hyco-websocket');
-const { startRelay, relayedServer, token, until } = require('./relay-helpers');
+const { startRelay, relayedServer, token, until } = require('hyco-test-support');
 
 async function setup(t, relayOptions = {}) {
   const relay = await startRelay(t, { hybridConnections: ['web'], ...relayOptions });

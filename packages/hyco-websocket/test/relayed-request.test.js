@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const hyco = require('hyco-websocket');
-const { startRelay, relayedServer, once, send, until } = require('./relay-helpers');
+const { startRelay, relayedServer, once, send, until } = require('hyco-test-support');
 
 test('request carries what WebSocketRequest carries: headers, resource without sb-hc-*, id, origin, protocols, cookies, address', async (t) => {
   const relay = await startRelay(t);
@@ -192,7 +192,7 @@ test('accept after the rendezvous expired fails with ERR_HYCO_RENDEZVOUS_FAILED 
 test('a sender that speaks first loses nothing: its first frame reaches a handler attached after await accept()', async (t) => {
   const net = require('node:net');
   const crypto = require('node:crypto');
-  const { token } = require('./relay-helpers');
+  const { token } = require('hyco-test-support');
   const relay = await startRelay(t);
   const server = await relayedServer(t, relay);
   const received = [];

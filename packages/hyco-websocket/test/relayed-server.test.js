@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { WebSocketServer } = require('ws');
 const hyco = require('hyco-websocket');
-const { startRelay, relayedServer, offlineServer, once, send, token, until, delay } = require('./relay-helpers');
+const { startRelay, relayedServer, offlineServer, once, send, token, until, delay } = require('hyco-test-support');
 
 test('constructor: missing or wrongly typed server and token throw TypeError naming them', () => {
   assert.throws(() => new hyco.relayedServer({ token: 'x' }), { name: 'TypeError', code: 'ERR_HYCO_INVALID_ARGUMENT', message: /"server"/ });

@@ -5,7 +5,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { RelayEmulator } = require('hyco-relay-emulator');
 const hyco = require('hyco-websocket');
-const { RULES, startRelay, relayedServer, once, send, token, until, delay } = require('./relay-helpers');
+const { RULES, startRelay, relayedServer, once, send, token, until, delay } = require('hyco-test-support');
 
 /** Counts a server's status events. */
 function watch(server) {

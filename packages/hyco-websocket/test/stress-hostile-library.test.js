@@ -11,7 +11,7 @@ const net = require('node:net');
 const crypto = require('node:crypto');
 const { WebSocketServer } = require('ws');
 const hyco = require('hyco-websocket');
-const { token } = require('./stress/harness');
+const { token } = require('hyco-test-support');
 
 async function fakeService(t) {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });

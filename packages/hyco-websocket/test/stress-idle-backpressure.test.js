@@ -6,7 +6,7 @@ const crypto = require('node:crypto');
 const { fork } = require('node:child_process');
 const hyco = require('hyco-websocket');
 const { RelayEmulator } = require('hyco-relay-emulator');
-const { RULES, token, childEmulator, delay } = require('./stress/harness');
+const { RULES, token, childEmulator, delay } = require('hyco-test-support');
 
 async function idleRun(t, keepaliveMs) {
   const relay = await RelayEmulator.start({ rules: RULES, hybridConnections: ['idle'], idleTimeoutMs: 1000 });

@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createRelayToken } = require('hyco-websocket');
-const { startRelay, listen, send, handshakeStatus, token, KEY, createRelayListenUri, createRelaySendUri } = require('./helpers');
+const { startRelay, listen, send, handshakeStatus, token, KEY, createRelayListenUri, createRelaySendUri } = require('hyco-test-support');
 
 test('listener auth matrix: each bad token gets its status and a text that says why', async (t) => {
   const relay = await startRelay(t, { hybridConnections: ['echo', 'other'] });

@@ -7,7 +7,7 @@ const os = require('node:os');
 const { spawn, spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { parseConnectionString, createRelayToken, createRelayListenUri, createRelaySendUri } = require('hyco-websocket');
-const { once, nextMessage } = require('./helpers');
+const { onceOrError, nextMessage } = require('hyco-test-support');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
 
@@ -44,13 +44,13 @@ test('the CLI prints its address and connection string, relays, logs connections
     const r = new WebSocket(JSON.parse(m).accept.address, { perMessageDeflate: false });
     r.on('message', (d, isBinary) => r.send(d, { binary: isBinary }));
   });
-  await once(listener, 'open');
+  await onceOrError(listener, 'open');
   const sender = new WebSocket(createRelaySendUri(cs.address, 'echo', tok), { perMessageDeflate: false });
-  await once(sender, 'open');
+  await onceOrError(sender, 'open');
   sender.send('via cli');
   assert.equal(String(await nextMessage(sender)), 'via cli');
   sender.close();
-  await once(sender, 'close');
+  await onceOrError(sender, 'close');
   const logStart = child.output.indexOf('connection string:');
   const log = child.output.slice(child.output.indexOf('\n', logStart));
   assert.match(log, /listener online\s+echo/);
@@ -58,7 +58,7 @@ test('the CLI prints its address and connection string, relays, logs connections
   assert.equal(log.includes(key), false, 'the key appears only in the connection string line');
   assert.equal(log.includes('SharedAccessSignature'), false);
   child.kill('SIGINT');
-  const [code] = await once(child, 'exit');
+  const [code] = await onceOrError(child, 'exit');
   assert.equal(code, 0);
   assert.match(child.output, /shutting down/);
 });
@@ -122,7 +122,7 @@ test('a closed stdout (piped into head) ends the CLI quietly, with no stack trac
   const listener = new WebSocket(createRelayListenUri(cs.address, 'echo'), { headers: { ServiceBusAuthorization: tok } });
   listener.on('error', () => {});
   t.after(() => listener.terminate());
-  const [code] = await once(child, 'exit');
+  const [code] = await onceOrError(child, 'exit');
   assert.equal(code, 0);
   assert.equal(stderr.includes('EPIPE'), false, stderr);
 });

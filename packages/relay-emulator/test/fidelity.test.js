@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
 const websocket = require('websocket');
-const { startRelay, listen, send, sendWs, once, token, createRelaySendUri } = require('./helpers');
+const { startRelay, listen, send, sendWs, onceOrError, token, createRelaySendUri } = require('hyco-test-support');
 const { encodeFrame, rawUpgrade } = require('./raw');
 
 /** A listener whose rendezvous are raw sockets, handed to `onJoin`. */
@@ -27,7 +27,7 @@ test('a 16 MB binary message arrives intact both ways', async (t) => {
   // The ws listener echoes; its default maxPayload is 100 MiB.
   const payload = crypto.randomBytes(big);
   connection.sendBytes(payload);
-  const message = await once(connection, 'message');
+  const message = await onceOrError(connection, 'message');
   assert.equal(message.binaryData.length, big);
   assert.equal(crypto.createHash('sha256').update(message.binaryData).digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
 });
@@ -80,13 +80,13 @@ test('ping and pong travel both ways with their payloads', async (t) => {
   const sender = await sendWs(relay);
   t.after(() => sender.terminate());
   sender.ping(Buffer.from('from-sender'));
-  const pong = await once(sender, 'pong');
+  const pong = await onceOrError(sender, 'pong');
   assert.equal(pong.toString(), 'from-sender');
   const rendezvous = channel.rendezvous[0];
-  const senderSawPing = once(sender, 'ping');
+  const senderSawPing = onceOrError(sender, 'ping');
   rendezvous.ping(Buffer.from('from-listener'));
   assert.equal((await senderSawPing).toString(), 'from-listener');
-  assert.equal((await once(rendezvous, 'pong')).toString(), 'from-listener');
+  assert.equal((await onceOrError(rendezvous, 'pong')).toString(), 'from-listener');
 });
 
 test('close code 4000 and its reason reach the other side, in both directions', async (t) => {
@@ -94,18 +94,18 @@ test('close code 4000 and its reason reach the other side, in both directions', 
   const channel = await listen(t, relay);
   const sender = await sendWs(relay);
   const rendezvous = channel.rendezvous[0];
-  if (rendezvous.readyState !== WebSocket.OPEN) await once(rendezvous, 'open');
-  const listenerClose = once(rendezvous, 'close');
+  if (rendezvous.readyState !== WebSocket.OPEN) await onceOrError(rendezvous, 'open');
+  const listenerClose = onceOrError(rendezvous, 'close');
   sender.close(4000, 'done here');
   const [code, reason] = await listenerClose;
   assert.equal(code, 4000);
   assert.equal(reason.toString(), 'done here');
-  assert.deepEqual((await once(sender, 'close')).map(String), ['4000', 'done here']);
+  assert.deepEqual((await onceOrError(sender, 'close')).map(String), ['4000', 'done here']);
 
   const sender2 = await sendWs(relay);
   const rendezvous2 = channel.rendezvous[1];
-  if (rendezvous2.readyState !== WebSocket.OPEN) await once(rendezvous2, 'open');
-  const senderClose = once(sender2, 'close');
+  if (rendezvous2.readyState !== WebSocket.OPEN) await onceOrError(rendezvous2, 'open');
+  const senderClose = onceOrError(sender2, 'close');
   rendezvous2.close(4001, 'listener leaves');
   const [code2, reason2] = await senderClose;
   assert.equal(code2, 4001);
@@ -117,8 +117,8 @@ test('when one side drops without a close, the other gets 1001 from the relay', 
   const channel = await listen(t, relay);
   const sender = await sendWs(relay);
   const rendezvous = channel.rendezvous[0];
-  if (rendezvous.readyState !== WebSocket.OPEN) await once(rendezvous, 'open');
-  const closed = once(rendezvous, 'close');
+  if (rendezvous.readyState !== WebSocket.OPEN) await onceOrError(rendezvous, 'open');
+  const closed = onceOrError(rendezvous, 'close');
   sender.terminate();
   const [code] = await closed;
   assert.equal(code, 1001);
@@ -140,6 +140,6 @@ test('websocket (WebSocket-Node) clients on both ends: fragmented 200 KB text ro
   t.after(() => connection.drop());
   const text = 'ü'.repeat(100 * 1024);
   connection.sendUTF(text);
-  const message = await once(connection, 'message');
+  const message = await onceOrError(connection, 'message');
   assert.equal(message.utf8Data, text);
 });

@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
-const { startRelay, listen, acceptAndEcho, send, once, token } = require('./helpers');
+const { startRelay, listen, acceptAndEcho, send, onceOrError, token } = require('hyco-test-support');
 
 test('listen, connect, accept: text and binary echo end to end', async (t) => {
   const relay = await startRelay(t);
@@ -10,12 +10,12 @@ test('listen, connect, accept: text and binary echo end to end', async (t) => {
   const connection = await send(relay);
   t.after(() => connection.drop());
   connection.sendUTF('hello relay');
-  const text = await once(connection, 'message');
+  const text = await onceOrError(connection, 'message');
   assert.equal(text.type, 'utf8');
   assert.equal(text.utf8Data, 'hello relay');
   const bytes = Buffer.from([0, 1, 2, 250, 255]);
   connection.sendBytes(bytes);
-  const binary = await once(connection, 'message');
+  const binary = await onceOrError(connection, 'message');
   assert.equal(binary.type, 'binary');
   assert.deepEqual(binary.binaryData, bytes);
   assert.equal(relay.stats().hybridConnections[0].relayedConnections, 1);
@@ -104,7 +104,7 @@ test('headers the listener sends on the rendezvous (Set-Cookie) reach the sender
   });
   const ws = new WebSocket(`${relay.endpoint}/$hc/echo?sb-hc-action=connect`, { headers: { ServiceBusAuthorization: token('echo') } });
   t.after(() => ws.terminate());
-  const [response] = await Promise.all([once(ws, 'upgrade'), once(ws, 'open')]);
+  const [response] = await Promise.all([onceOrError(ws, 'upgrade'), onceOrError(ws, 'open')]);
   assert.deepEqual(response.headers['set-cookie'], ['session=xyz; Path=/']);
 });
 
@@ -130,7 +130,7 @@ test('activity events report listeners and connections without secrets', async (
   await listen(t, relay);
   const connection = await send(relay, 'echo', { id: 'abc' });
   connection.close();
-  await once(connection, 'close');
+  await onceOrError(connection, 'close');
   await new Promise((resolve) => setTimeout(resolve, 50));
   const types = seen.map((a) => a.type);
   assert.ok(types.includes('listener-online'));

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
 const { createRelayHttpsUri } = require('hyco-websocket');
-const { startRelay, listen, token, once } = require('./helpers');
+const { startRelay, listen, token, onceOrError } = require('hyco-test-support');
 
 /** A control channel that hands each request message to `onRequest(message, channel)`. */
 async function httpListener(t, relay, onRequest) {
@@ -99,7 +99,7 @@ test('a late answer after 504 is dropped without closing the control channel; an
   channel.send(Buffer.from('too late'), { binary: true });
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(channel.readyState, WebSocket.OPEN);
-  const closed = once(channel, 'close');
+  const closed = onceOrError(channel, 'close');
   channel.send(JSON.stringify({ response: { requestId: 'never-asked', statusCode: 200 } }));
   assert.equal((await closed)[0], 1008);
 });

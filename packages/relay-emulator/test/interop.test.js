@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const hycoWs = require('hyco-ws');
-const { startRelay, sendWs, once, nextMessage, token, createRelayListenUri } = require('./helpers');
+const { startRelay, sendWs, onceOrError, nextMessage, token, createRelayListenUri } = require('hyco-test-support');
 
 test('hyco-ws@1.0.5 listens, accepts and echoes through the emulator', async (t) => {
   const relay = await startRelay(t);
@@ -15,7 +15,7 @@ test('hyco-ws@1.0.5 listens, accepts and echoes through the emulator', async (t)
   const errors = [];
   server.on('error', (err) => errors.push(err));
   t.after(() => server.close());
-  await once(server, 'listening');
+  await onceOrError(server, 'listening');
   const sender = await sendWs(relay);
   t.after(() => sender.terminate());
   sender.send('through hyco-ws');

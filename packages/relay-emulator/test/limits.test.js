@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
-const { startRelay, listen, send, sendWs, once, token, delay, handshakeStatus, createRelayListenUri } = require('./helpers');
+const { startRelay, listen, send, sendWs, onceOrError, token, delay, handshakeStatus, createRelayListenUri } = require('hyco-test-support');
 
 test('the 26th listener on a hybrid connection is refused with 403 saying why', async (t) => {
   const relay = await startRelay(t);
@@ -45,7 +45,7 @@ test('a control channel whose token expires is closed with 1008', async (t) => {
   const relay = await startRelay(t);
   const channel = await listen(t, relay, 'echo', { token: token('echo', 'RootManageSharedAccessKey', 2) });
   const started = Date.now();
-  const [code, reason] = await once(channel, 'close');
+  const [code, reason] = await onceOrError(channel, 'close');
   assert.equal(code, 1008);
   assert.match(reason.toString(), /expired/);
   assert.ok(Date.now() - started >= 900, 'closed at expiry, not before');
@@ -68,7 +68,7 @@ test('an invalid renewToken closes the control channel with 1008', async (t) => 
   const relay = await startRelay(t);
   const channel = await listen(t, relay);
   channel.send(JSON.stringify({ renewToken: { token: token('other') } }));
-  const [code, reason] = await once(channel, 'close');
+  const [code, reason] = await onceOrError(channel, 'close');
   assert.equal(code, 1008);
   assert.match(reason.toString(), /renewToken refused/);
 });
@@ -76,7 +76,7 @@ test('an invalid renewToken closes the control channel with 1008', async (t) => 
 test('deleting a hybrid connection closes its listeners with 1001', async (t) => {
   const relay = await startRelay(t);
   const channel = await listen(t, relay);
-  const closed = once(channel, 'close');
+  const closed = onceOrError(channel, 'close');
   assert.equal(relay.deleteHybridConnection('echo'), true);
   const [code] = await closed;
   assert.equal(code, 1001);
@@ -102,8 +102,8 @@ test('close() ends listeners and relayed connections with 1001 and releases ever
   const relay = await startRelay(t);
   const channel = await listen(t, relay);
   const sender = await sendWs(relay);
-  const channelClosed = once(channel, 'close');
-  const senderClosed = once(sender, 'close');
+  const channelClosed = onceOrError(channel, 'close');
+  const senderClosed = onceOrError(sender, 'close');
   await relay.close();
   assert.equal((await channelClosed)[0], 1001);
   assert.equal((await senderClosed)[0], 1001);
@@ -113,11 +113,11 @@ test('close() ends listeners and relayed connections with 1001 and releases ever
 test('the emulator can drop control channels on purpose (close 1011 or abrupt)', async (t) => {
   const relay = await startRelay(t);
   const a = await listen(t, relay);
-  const closedA = once(a, 'close');
+  const closedA = onceOrError(a, 'close');
   assert.equal(relay.dropControlChannels('echo'), 1);
   assert.equal((await closedA)[0], 1011);
   const b = await listen(t, relay);
-  const closedB = once(b, 'close');
+  const closedB = onceOrError(b, 'close');
   relay.dropControlChannels(undefined, 'destroy');
   assert.equal((await closedB)[0], 1006);
 });
@@ -128,7 +128,7 @@ test('idleTimeoutMs cuts a silent control channel, pings keep it alive', async (
   const pinging = await listen(t, relay);
   const timer = setInterval(() => pinging.ping(), 100);
   t.after(() => clearInterval(timer));
-  const [code] = await once(silent, 'close');
+  const [code] = await onceOrError(silent, 'close');
   assert.equal(code, 1006);
   assert.equal(pinging.readyState, WebSocket.OPEN);
 });

@@ -1,7 +1,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startRelay, listen, sendWs, nextMessage } = require('./helpers');
+const { startRelay, listen, sendWs, nextMessage } = require('hyco-test-support');
 
 test('500 senders connecting at once to 3 listeners are all accepted and spread over the listeners', async (t) => {
   const relay = await startRelay(t);

@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const WebSocket = require('ws');
-const { startRelay, listen, send, once, token, handshakeStatus, createRelaySendUri, createRelayListenUri } = require('./helpers');
+const { startRelay, listen, send, onceOrError, token, handshakeStatus, createRelaySendUri, createRelayListenUri } = require('hyco-test-support');
 const { encodeFrame, rawUpgrade } = require('./raw');
 
 function rawExchange(port, text) {
@@ -55,7 +55,7 @@ test('garbage, unknown and oversized control messages close that channel with a 
   for (const [payload, code, reason] of cases) {
     const channel = await listen(t, relay);
     channel.send(payload);
-    const [gotCode, gotReason] = await once(channel, 'close');
+    const [gotCode, gotReason] = await onceOrError(channel, 'close');
     assert.equal(gotCode, code, String(payload).slice(0, 40));
     if (code !== 1009) assert.match(gotReason.toString(), reason);
   }
@@ -70,8 +70,8 @@ test('an unmasked client frame closes that relayed connection with 1002, the pee
   const sender = await rawUpgrade(createRelaySendUri(relay.endpoint, 'echo'), { ServiceBusAuthorization: token('echo') });
   t.after(() => sender.socket.destroy());
   const rendezvous = channel.rendezvous[0];
-  if (rendezvous.readyState !== WebSocket.OPEN) await once(rendezvous, 'open');
-  const peerClosed = once(rendezvous, 'close');
+  if (rendezvous.readyState !== WebSocket.OPEN) await onceOrError(rendezvous, 'open');
+  const peerClosed = onceOrError(rendezvous, 'close');
   sender.socket.write(encodeFrame({ opcode: 1, payload: Buffer.from('no mask'), mask: false }));
   const close = await sender.reader.next();
   assert.equal(close.opcode, 8);
@@ -115,7 +115,7 @@ test('a bad rejection status code is refused with 400 and leaves the rendezvous 
   t.after(() => r.terminate());
   const connection = await pending;
   connection.sendUTF('still fine');
-  assert.equal((await once(connection, 'message')).utf8Data, 'still fine');
+  assert.equal((await onceOrError(connection, 'message')).utf8Data, 'still fine');
   connection.drop();
 });
 

@@ -6,7 +6,7 @@ const WebSocket = require('ws');
 const websocket = require('websocket');
 const { RelayEmulator } = require('hyco-relay-emulator');
 const { createRelayToken, createRelayListenUri, createRelaySendUri, parseConnectionString } = require('hyco-websocket');
-const { RULES, once } = require('./helpers');
+const { RULES, onceOrError } = require('hyco-test-support');
 
 const NAMESPACE = 'contoso.servicebus.windows.net';
 // Resolves the namespace to loopback, as a hosts-file entry would.
@@ -33,16 +33,16 @@ test('with a self-signed certificate the emulator serves wss:// and hands out ad
     t.after(() => r.terminate());
     r.on('message', (d, isBinary) => r.send(d, { binary: isBinary }));
   });
-  await once(listener, 'open');
+  await onceOrError(listener, 'open');
 
   const client = new websocket.client({ tlsOptions });
-  const connected = once(client, 'connect');
+  const connected = onceOrError(client, 'connect');
   client.connect(createRelaySendUri(namespaceUri, 'echo'), null, null, { ServiceBusAuthorization: tok });
   const connection = await connected;
   t.after(() => connection.drop());
   assert.ok(address.startsWith(`wss://${NAMESPACE}:${relay.port}/$hc/echo?`), address);
   connection.sendUTF('over TLS');
-  assert.equal((await once(connection, 'message')).utf8Data, 'over TLS');
+  assert.equal((await onceOrError(connection, 'message')).utf8Data, 'over TLS');
 });
 
 test('an emulator with a namespace refuses other host names with 404', async (t) => {
@@ -50,7 +50,7 @@ test('an emulator with a namespace refuses other host names with 404', async (t)
   t.after(() => relay.close());
   const tok = createRelayToken('http://127.0.0.1/echo', RULES[0].name, RULES[0].key);
   const ws = new WebSocket(createRelayListenUri(relay.endpoint, 'echo'), { headers: { ServiceBusAuthorization: tok } });
-  const [, res] = await once(ws, 'unexpected-response');
+  const [, res] = await onceOrError(ws, 'unexpected-response');
   assert.equal(res.statusCode, 404);
   assert.match(res.statusMessage, /NamespaceNotFound/);
   ws.on('error', () => {});

@@ -6,7 +6,7 @@
 // connections keep talking through all of it.
 const hyco = require('hyco-websocket');
 const { RelayEmulator } = require('hyco-relay-emulator');
-const { RULES, token, connectSender, exchange, delay } = require('./harness');
+const { RULES, token, send, exchange, delay } = require('hyco-test-support');
 
 /**
  * Runs the churn for `seconds` and resolves with its counts:
@@ -53,7 +53,7 @@ async function runChurn({ seconds = 15, senders = 8, dropEveryMs = 2000, tokenTt
     while (!stopping) {
       let connection;
       try {
-        connection = await connectSender(endpoint, HC);
+        connection = await send(endpoint, HC, { timeoutMs: 10000 });
       } catch {
         await delay(200);
         continue;
@@ -91,7 +91,7 @@ async function runChurn({ seconds = 15, senders = 8, dropEveryMs = 2000, tokenTt
       counts.attempted++;
       let connection;
       try {
-        connection = await connectSender(endpoint, HC);
+        connection = await send(endpoint, HC, { timeoutMs: 10000 });
       } catch (err) {
         if (err.hung) {
           counts.lost++;

@@ -6,7 +6,7 @@ const net = require('node:net');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
 const hyco = require('hyco-websocket');
-const { KEY, token, childEmulator, connectSender, exchange, delay } = require('./harness');
+const { KEY, token, childEmulator, send, exchange, delay } = require('hyco-test-support');
 
 const HEADERS_END = '\r\n\r\n';
 const rnd = (n) => crypto.randomBytes(n);
@@ -194,7 +194,7 @@ async function runHostile({ count = 10500, halfOpen = 300, concurrency = 48 } = 
   const good = (async () => {
     while (!stop) {
       try {
-        const connection = await connectSender(relay.endpoint, 'fuzz');
+        const connection = await send(relay.endpoint, 'fuzz', { timeoutMs: 10000 });
         const outcome = await exchange(connection, 'good', 3);
         if (outcome.ok) goodExchanges++;
         else goodFailures.push(outcome.why ?? `closed ${outcome.closed}`);
