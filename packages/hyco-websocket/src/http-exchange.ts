@@ -13,6 +13,7 @@ import { client as WebSocketClient, frame as WebSocketFrame } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { RelayError } from './errors';
 import { MAX_CONTROL_CHANNEL_BODY } from './protocol/constants';
+import { pathAfterEntity } from './protocol/uri';
 import type { RequestMessage } from './protocol/messages';
 import { holdFirstData } from './request';
 
@@ -293,10 +294,11 @@ export function createExchange(
   const socket = new ExchangeSocket(encoder, request.remoteEndpoint);
   const req = new IncomingMessage(socket as unknown as ConstructorParameters<typeof IncomingMessage>[0]);
   const target = request.requestTarget ?? '/';
-  const prefix = `/${hybridConnectionPath}`;
-  let url = target;
-  if (target.toLowerCase().startsWith(prefix.toLowerCase()) && /^($|[/?])/.test(target.slice(prefix.length))) url = target.slice(prefix.length);
-  if (!url.startsWith('/')) url = `/${url}`;
+  const q = target.indexOf('?');
+  const rawPath = q === -1 ? target : target.slice(0, q);
+  // The path after the hybrid connection (matched as the relay matches it), the query as sent.
+  const path = pathAfterEntity(rawPath, hybridConnectionPath) ?? (rawPath.startsWith('/') ? rawPath : `/${rawPath}`);
+  const url = q === -1 ? path : `${path}${target.slice(q)}`;
   req.method = (request.method ?? 'GET').toUpperCase();
   req.url = url;
   req.httpVersion = '1.1';

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import { parse as parseQuery } from 'node:querystring';
 import { parse as parseUrl } from 'node:url';
 import type { UrlWithParsedQuery } from 'node:url';
 import createDebug from 'debug';
@@ -13,6 +14,7 @@ import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { RelayError } from './errors';
 import { PARAM_STATUS_CODE, PARAM_STATUS_DESCRIPTION } from './protocol/constants';
+import { pathAfterEntity, stripRelayQuery } from './protocol/uri';
 import type { AcceptMessage } from './protocol/messages';
 import { parseCookieHeader, serializeSetCookies } from './cookies';
 import type { RequestCookie, SetCookie } from './cookies';
@@ -56,29 +58,37 @@ function parseExtensions(header: string | undefined): RequestedExtension[] {
     });
 }
 
-/** The sender's path after the hybrid connection, and its query without `sb-hc-*`. */
+/** The sender's path after the hybrid connection, and its query without `sb-hc-*`, as sent. */
 export function senderResource(address: string, entityPath: string): string {
-  const url = new URL(address);
-  const prefix = `/$hc/${entityPath}`;
-  let path = url.pathname;
-  if (path.toLowerCase().startsWith(prefix.toLowerCase())) path = path.slice(prefix.length);
-  else path = path.replace(/^\/\$hc/i, '');
-  if (!path.startsWith('/')) path = `/${path}`;
-  const query = url.search
-    .slice(1)
-    .split('&')
-    .filter((part) => {
-      if (!part) return false;
-      let name = part.split('=')[0];
-      try {
-        name = decodeURIComponent(name);
-      } catch {
-        // Compared as sent.
-      }
-      return !name.toLowerCase().startsWith('sb-hc-');
-    })
-    .join('&');
+  const afterScheme = address.indexOf('://');
+  const pathStart = address.indexOf('/', afterScheme === -1 ? 0 : afterScheme + 3);
+  const target = pathStart === -1 ? '/' : address.slice(pathStart);
+  const q = target.indexOf('?');
+  const rawPath = (q === -1 ? target : target.slice(0, q)).replace(/^\/\$hc(?=\/|$)/i, '');
+  const query = stripRelayQuery(q === -1 ? '' : target.slice(q + 1));
+  const path = pathAfterEntity(rawPath, entityPath) ?? (rawPath.startsWith('/') ? rawPath : `/${rawPath}`);
   return query ? `${path}?${query}` : path;
+}
+
+/**
+ * `resource` parsed as `websocket`'s WebSocketRequest parses it
+ * (`url.parse(resource, true)`), except that it never throws: the legacy
+ * parser throws on some hostile paths (`//%80@a`), and a sender must not be
+ * able to crash a listener. Those get the same fields, split by hand.
+ */
+export function resourceUrl(resource: string): UrlWithParsedQuery {
+  try {
+    return parseUrl(resource, true);
+  } catch {
+    const parsed = parseUrl('/', true);
+    const q = resource.indexOf('?');
+    parsed.pathname = q === -1 ? resource : resource.slice(0, q);
+    parsed.search = q === -1 ? null : resource.slice(q);
+    parsed.query = parseQuery(q === -1 ? '' : resource.slice(q + 1));
+    parsed.path = resource;
+    parsed.href = resource;
+    return parsed;
+  }
 }
 
 /** The request's events, as WebSocketRequest's (a failed accept adds its error). */
@@ -148,7 +158,7 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
     for (const [name, value] of Object.entries(accept.connectHeaders)) headers[name.toLowerCase()] = value;
     this.resource = senderResource(accept.address, entityPath);
     this.httpRequest = { headers, url: this.resource, method: 'GET' };
-    this.resourceURL = parseUrl(this.resource, true);
+    this.resourceURL = resourceUrl(this.resource);
     this.remoteAddress = accept.remoteEndpoint?.address ?? '';
     this.remotePort = accept.remoteEndpoint?.port ?? 0;
     this.remoteAddresses = [this.remoteAddress];

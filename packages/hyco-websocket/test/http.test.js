@@ -211,3 +211,17 @@ test('createRelayHttpsUri: https for a namespace, http with the port for an emul
   assert.equal(hyco.createRelayHttpsUri('wss://ns.example:8443', 'a b'), 'https://ns.example:8443/a%20b');
   assert.throws(() => hyco.createRelayHttpsUri('ns.example', ''), { name: 'TypeError', message: /"path"/ });
 });
+
+test('the handler sees what Node\'s server would: the sender\'s address (Express req.ip), the path after an encoded entity, the query as sent', async (t) => {
+  const { server, base, auth } = await setup(t);
+  const app = express();
+  app.set('trust proxy', false);
+  app.get(/.*/, (req, res) => res.json({ ip: req.ip, remote: req.socket.remoteAddress, url: req.url }));
+  server.on('httpRequest', app);
+  const viaExpress = JSON.parse((await request(`${base}/x?a=1&`, { headers: auth })).body.toString());
+  assert.equal(viaExpress.remote, '127.0.0.1');
+  assert.equal(viaExpress.ip, '127.0.0.1');
+  assert.equal(viaExpress.url, '/x?a=1&');
+  const encoded = JSON.parse((await request(`${base.replace(/\/web$/, '/%77eb')}/hello?&&&`, { headers: auth })).body.toString());
+  assert.equal(encoded.url, '/hello?&&&');
+});

@@ -4,6 +4,41 @@ const assert = require('node:assert/strict');
 const hyco = require('hyco-websocket');
 const { startRelay, relayedServer, once, send, until } = require('hyco-test-support');
 
+test('request.resource keeps the sender\'s suffix and query byte for byte, less sb-hc-*', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  for (const [suffix, expected] of [
+    ['/%72ooms/7?&&&', '/%72ooms/7?&&&'],
+    ['?flag&x=~!', '/?flag&x=~!'],
+    ['/a?x=%20y&sb-hc-id=q&z=1&', '/a?x=%20y&z=1&'],
+  ]) {
+    const seen = once(server, 'request');
+    const pending = send(relay, `echo${suffix}`).catch(() => undefined);
+    const request = await seen;
+    assert.equal(request.resource, expected, suffix);
+    await request.reject(404);
+    await pending;
+  }
+});
+
+test('a path the legacy URL parser chokes on (//%80@a) reaches the handler instead of crashing the listener', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const seen = once(server, 'request');
+  const pending = send(relay, 'echo//%80@a?x=%C2').catch(() => undefined);
+  const request = await seen;
+  assert.equal(request.resource, '//%80@a?x=%C2');
+  assert.equal(request.resourceURL.pathname, '//%80@a');
+  assert.deepEqual(Object.keys(request.resourceURL.query), ['x']);
+  await request.reject(400, 'no thanks');
+  await pending;
+  // The listener is still online and serves the next sender.
+  const next = once(server, 'request');
+  const second = send(relay, 'echo/fine').catch(() => undefined);
+  (await next).reject(404);
+  await second;
+});
+
 test('request carries what WebSocketRequest carries: headers, resource without sb-hc-*, id, origin, protocols, cookies, address', async (t) => {
   const relay = await startRelay(t);
   const server = await relayedServer(t, relay);

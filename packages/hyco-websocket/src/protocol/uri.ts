@@ -135,3 +135,48 @@ export function createRelayHttpsUri(namespace: string, path: string): string {
   const port = endpoint.port === (scheme === 'https' ? 443 : 80) ? '' : `:${endpoint.port}`;
   return `${scheme}://${endpoint.host}${port}/${encodedPath}${querySuffix}`;
 }
+
+/**
+ * The part of a raw request path after the hybrid connection `entityPath`,
+ * as sent (`/rooms/7`, or `/` when nothing follows). The entity is matched
+ * segment by segment on the percent-decoded, case-insensitive form, as the
+ * relay matches it, so `/%68yco/hello` on `hyco` gives `/hello`. Returns
+ * undefined when `rawPath` does not start with the entity.
+ */
+export function pathAfterEntity(rawPath: string, entityPath: string): string | undefined {
+  const segments = rawPath.replace(/^\/+/, '').split('/');
+  const wanted = entityPath.replace(/^\/+|\/+$/g, '').toLowerCase().split('/');
+  if (segments.length < wanted.length) return undefined;
+  for (let i = 0; i < wanted.length; i++) {
+    let segment = segments[i];
+    try {
+      segment = decodeURIComponent(segment);
+    } catch {
+      // Compared as sent.
+    }
+    if (segment.toLowerCase() !== wanted[i]) return undefined;
+  }
+  return `/${segments.slice(wanted.length).join('/')}`;
+}
+
+/**
+ * `rawQuery` (without `?`) less its `sb-hc-*` parameters, every other byte
+ * as the sender sent it (no decoding, re-encoding or dropping of empty
+ * parts: `&&&`, `flag` and `a=1&` stay as they are).
+ */
+export function stripRelayQuery(rawQuery: string): string {
+  if (!rawQuery) return '';
+  return rawQuery
+    .split('&')
+    .filter((part) => {
+      const eq = part.indexOf('=');
+      let name = eq === -1 ? part : part.slice(0, eq);
+      try {
+        name = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // Compared as sent.
+      }
+      return !name.toLowerCase().startsWith('sb-hc-');
+    })
+    .join('&');
+}
