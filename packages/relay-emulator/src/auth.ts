@@ -2,9 +2,8 @@
  * SAS checks as the service makes them: format, known rule, signature
  * (constant time), expiry, audience and rights.
  */
-import type { IncomingMessage } from 'node:http';
 import type { AccessRight } from 'hyco-websocket/protocol';
-import { PARAM_TOKEN, parseRelayToken, resourceCovers, verifySignature } from 'hyco-websocket/protocol';
+import { parseRelayToken, resourceCovers, verifySignature } from 'hyco-websocket/protocol';
 import type { SharedAccessRule } from './options';
 
 export interface AuthSuccess {
@@ -30,19 +29,6 @@ export interface AuthTarget {
   rules: SharedAccessRule[];
 }
 
-/**
- * The token a request carries: `ServiceBusAuthorization` header, then an
- * `Authorization` header holding a SAS token, then `sb-hc-token`.
- */
-export function requestToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const header = req.headers['servicebusauthorization'];
-  if (typeof header === 'string' && header.trim()) return header.trim();
-  const authorization = req.headers.authorization;
-  if (typeof authorization === 'string' && /^SharedAccessSignature\s/i.test(authorization.trim())) return authorization.trim();
-  const fromQuery = query.get(PARAM_TOKEN);
-  return fromQuery ? fromQuery : undefined;
-}
-
 function grants(rule: SharedAccessRule, right: AccessRight): boolean {
   return rule.rights.includes(right) || rule.rights.includes('Manage');
 }
@@ -55,7 +41,7 @@ export function authorize(
   nowSeconds = Math.floor(Date.now() / 1000),
 ): AuthResult {
   if (!token) {
-    return { ok: false, status: 401, reason: 'MissingToken: no ServiceBusAuthorization header or sb-hc-token parameter' };
+    return { ok: false, status: 401, reason: 'MissingToken: no ServiceBusAuthorization or Authorization header, or sb-hc-token parameter' };
   }
   let parsed;
   try {

@@ -98,6 +98,8 @@ function describe(a: RelayActivity): string {
       return `${time} sender timed out   ${a.path} 504 (${a.id})`;
     case 'refused':
       return `${time} refused ${a.status ?? ''}        ${a.path || '-'}: ${a.detail ?? ''}`;
+    case 'listener-error':
+      return `${time} listener error     ${a.path} (${a.id}): ${a.detail ?? ''}`;
   }
 }
 

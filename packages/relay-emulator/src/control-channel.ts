@@ -1,46 +1,55 @@
 /**
- * A listener's control channel, service side: sends `accept` (and later
- * `request`) messages, takes `renewToken`, closes with 1008 when the token
- * expires, 1001 when the entity goes or the relay stops.
+ * A listener's control channel, service side: sends `accept` and `request`
+ * messages, takes `renewToken` and inline HTTP responses, closes with 1008
+ * when the token expires, 1001 when the entity goes or the relay stops.
+ * HTTP exchanges waiting on this listener fail at once (502, or an aborted
+ * response) when the channel goes.
  */
 import type { WebSocket, RawData } from 'ws';
-import createDebug from 'debug';
 import type { AcceptMessage, ListenerMessage } from 'hyco-websocket/protocol';
 import { parseListenerMessage } from 'hyco-websocket/protocol';
 import type { AuthResult } from './auth';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION } from './frames';
+import type { ExchangeOwner, HttpExchange } from './http-exchange';
 import type { HybridConnection } from './hybrid-connection';
+import { closeReason, safeDebug } from './tracking';
 
-const debug = createDebug('hyco-relay-emulator:control');
+const debug = safeDebug('hyco-relay-emulator:control');
 
 /** Close codes the service uses on control channels. */
-export const CLOSE_NORMAL = 1000;
-export const CLOSE_ENTITY_GONE = 1001;
+export const CLOSE_ENTITY_GONE = CLOSE_GOING_AWAY;
 export const CLOSE_UNSUPPORTED_DATA = 1003;
-export const CLOSE_POLICY_VIOLATION = 1008;
-export const CLOSE_SERVICE_FAULT = 1011;
+export const CLOSE_SERVICE_FAULT = CLOSE_INTERNAL_ERROR;
+export { CLOSE_POLICY_VIOLATION };
 
 /** Longest a Node timer may wait, ms. */
 const MAX_TIMER_MS = 0x7fffffff;
 
 export interface ControlChannelOptions {
   /** Checks a renewed token for Listen on this entity. */
-  authorizeRenewal: (token: string) => AuthResult;
+  authorizeRenewal: (token: string) => Promise<AuthResult>;
   /** Cut the channel when nothing arrives for this long, ms; 0 = never. */
   idleTimeoutMs: number;
-  /** Sees every message first (HTTP responses and their bodies); true when it took it. */
-  onData?: (channel: ControlChannel, data: RawData, isBinary: boolean) => boolean;
+  /** Whether an HTTP request id that is not this channel's ended lately (a late answer, dropped quietly). */
+  endedLately: (requestId: string) => boolean;
+  /** The listener sent a response the relay could not deliver (the channel stays open). */
+  onListenerError: (channel: ControlChannel, detail: string) => void;
   onClose: (channel: ControlChannel) => void;
 }
 
-export class ControlChannel {
+export class ControlChannel implements ExchangeOwner {
+  /** HTTP exchanges sent to this listener and not yet ended, by id. */
+  private readonly exchanges = new Map<string, HttpExchange>();
   private expiryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The inline response whose body (the next binary message) is awaited; 'drop' for one nobody awaits. */
+  private bodyFor: HttpExchange | 'drop' | undefined;
 
   constructor(
     readonly ws: WebSocket,
     readonly entity: HybridConnection,
-    /** `host[:port]` the listener reached the relay with. */
+    /** `host[:port]` the listener reached the relay with (checked). */
     readonly host: string,
     readonly trackingId: string,
     tokenExpiry: number | undefined,
@@ -48,7 +57,15 @@ export class ControlChannel {
   ) {
     this.armExpiry(tokenExpiry);
     this.touch();
-    ws.on('message', (data, isBinary) => this.onData(data, isBinary));
+    ws.on('message', (data, isBinary) => {
+      try {
+        this.onData(data, isBinary);
+      } catch (err) {
+        // Unexpected: this listener's channel ends, nothing else does.
+        debug('control channel %s failed: %s', trackingId, (err as Error)?.message ?? String(err));
+        this.close(CLOSE_SERVICE_FAULT, 'The relay failed to handle a message');
+      }
+    });
     ws.on('ping', () => this.touch());
     ws.on('pong', () => this.touch());
     ws.on('error', (err) => debug('control channel %s error: %s', trackingId, err.message));
@@ -72,15 +89,30 @@ export class ControlChannel {
     this.ws.send(JSON.stringify(message));
   }
 
+  /** Sends an HTTP exchange's request (inline with its body, or address-only) and waits for its answer here. */
+  sendRequest(exchange: HttpExchange, message: unknown, body?: Buffer): void {
+    this.exchanges.set(exchange.id, exchange);
+    exchange.ownedBy(this);
+    this.ws.send(JSON.stringify(message));
+    if (body && body.length > 0) this.ws.send(body, { binary: true });
+  }
+
+  /** An exchange this channel was waiting on has ended. */
+  release(exchange: HttpExchange): void {
+    this.exchanges.delete(exchange.id);
+    if (this.bodyFor === exchange) this.bodyFor = 'drop';
+  }
+
   /** Closes the channel with a code and reason, as the service. */
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.clearTimers();
-    this.ws.close(code, reason.slice(0, 123));
+    this.ws.close(code, closeReason(reason));
     // A listener that never answers the close loses its socket.
     const timer = setTimeout(() => this.ws.terminate(), 2000);
     this.ws.once('close', () => clearTimeout(timer));
+    this.failExchanges();
   }
 
   /**
@@ -97,33 +129,68 @@ export class ControlChannel {
     this.closed = true;
     this.clearTimers();
     this.ws.terminate();
+    this.failExchanges();
   }
 
   private onData(data: RawData, isBinary: boolean): void {
     this.touch();
-    if (this.options.onData?.(this, data, isBinary)) return;
+    const buffer = toBuffer(data);
     if (isBinary) {
-      this.close(CLOSE_UNSUPPORTED_DATA, 'Binary frames are not expected on the control channel');
+      const target = this.bodyFor;
+      this.bodyFor = undefined;
+      if (target === undefined) {
+        this.close(CLOSE_UNSUPPORTED_DATA, 'Binary frames are not expected on the control channel');
+        return;
+      }
+      if (target !== 'drop') {
+        target.write(buffer);
+        target.end();
+      }
       return;
     }
     let message: ListenerMessage;
     try {
-      message = parseListenerMessage(rawText(data));
+      message = parseListenerMessage(buffer.toString('utf8'));
     } catch (err) {
       this.close(CLOSE_POLICY_VIOLATION, (err as Error).message);
       return;
     }
     if ('renewToken' in message) {
-      const result = this.options.authorizeRenewal(message.renewToken.token);
-      if (!result.ok) {
-        this.close(CLOSE_POLICY_VIOLATION, `renewToken refused: ${result.reason}`);
-        return;
-      }
-      debug('control channel %s renewed its token', this.trackingId);
-      this.armExpiry(result.expiry);
+      this.renew(message.renewToken.token);
       return;
     }
-    this.close(CLOSE_POLICY_VIOLATION, `Unexpected response: no request ${message.response.requestId.slice(0, 40)} is pending`);
+    const response = message.response;
+    const exchange = this.exchanges.get(response.requestId);
+    if (!exchange) {
+      if (this.options.endedLately(response.requestId)) {
+        // A late answer to a request that timed out or whose client left: dropped.
+        this.bodyFor = response.body === true ? 'drop' : undefined;
+        return;
+      }
+      this.close(CLOSE_POLICY_VIOLATION, `Unexpected response: no request ${response.requestId} is pending`);
+      return;
+    }
+    const problem = exchange.respond(response);
+    if (problem !== undefined) this.options.onListenerError(this, problem);
+    this.bodyFor = response.body === true ? (problem === undefined ? exchange : 'drop') : undefined;
+  }
+
+  private renew(token: string): void {
+    this.options.authorizeRenewal(token).then(
+      (result) => {
+        if (this.closed) return;
+        if (!result.ok) {
+          this.close(CLOSE_POLICY_VIOLATION, `renewToken refused: ${result.reason}`);
+          return;
+        }
+        debug('control channel %s renewed its token', this.trackingId);
+        this.armExpiry(result.expiry);
+      },
+      (err: Error) => {
+        debug('renewal check failed: %s', err.message);
+        this.close(CLOSE_SERVICE_FAULT, 'The relay failed to check the token');
+      },
+    );
   }
 
   private armExpiry(expiry: number | undefined): void {
@@ -155,15 +222,25 @@ export class ControlChannel {
     this.expiryTimer = this.idleTimer = undefined;
   }
 
+  /** Exchanges waiting on this listener fail now, not at their deadline. */
+  private failExchanges(): void {
+    for (const exchange of [...this.exchanges.values()]) {
+      // One a rendezvous has taken over goes on there.
+      if (!exchange.rendezvousAttached) exchange.abort('the listener\'s control channel closed');
+    }
+    this.exchanges.clear();
+  }
+
   private cleanup(): void {
     this.closed = true;
     this.clearTimers();
+    this.failExchanges();
     this.options.onClose(this);
   }
 }
 
-function rawText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
 }

@@ -12,6 +12,14 @@ import { sanitizeReason } from './tracking';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** Sockets whose handshake has been answered (101 or a failure): nothing more may be written as HTTP. */
+const answered = new WeakSet<Duplex>();
+
+/** Whether `socket`'s handshake has already been answered. */
+export function isAnswered(socket: Duplex): boolean {
+  return answered.has(socket);
+}
+
 /** Sec-WebSocket-Accept for a client's Sec-WebSocket-Key. */
 export function acceptKey(key: string): string {
   return createHash('sha1').update(key + WS_GUID).digest('base64');
@@ -37,6 +45,7 @@ export function writeSwitchingProtocols(socket: Duplex, req: IncomingMessage, ex
     `Sec-WebSocket-Accept: ${acceptKey(String(req.headers['sec-websocket-key']).trim())}`,
   ];
   for (const [name, value] of extraHeaders) lines.push(`${name}: ${value.replace(/[\r\n]/g, ' ')}`);
+  answered.add(socket);
   socket.write(lines.join('\r\n') + '\r\n\r\n');
 }
 
@@ -45,7 +54,7 @@ export function writeSwitchingProtocols(socket: Duplex, req: IncomingMessage, ex
  * then closes the socket once the answer is written.
  */
 export function writeFailure(socket: Duplex, status: number, reason: string, extraHeaders: [string, string][] = []): void {
-  if (socket.destroyed || !socket.writable) {
+  if (socket.destroyed || !socket.writable || answered.has(socket)) {
     socket.destroy();
     return;
   }
@@ -58,6 +67,7 @@ export function writeFailure(socket: Duplex, status: number, reason: string, ext
     'Connection: close',
   ];
   for (const [name, value] of extraHeaders) lines.push(`${name}: ${value.replace(/[\r\n]/g, ' ')}`);
+  answered.add(socket);
   socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1'), body]));
   // A peer that never reads must not keep the socket alive.
   const timer = setTimeout(() => socket.destroy(), 2000);

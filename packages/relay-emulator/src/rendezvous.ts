@@ -21,6 +21,8 @@ export interface PendingSender {
   readonly entity: HybridConnection;
   readonly req: IncomingMessage;
   readonly socket: Duplex;
+  /** The host name the sender reached the relay as (checked). */
+  readonly hostname: string;
   /** Bytes that arrived with or after the handshake, before the join. */
   head: Buffer;
   timer: NodeJS.Timeout | undefined;
@@ -41,7 +43,7 @@ export class RendezvousTable {
   }
 
   /** Registers a waiting sender and returns its rendezvous. */
-  add(entity: HybridConnection, id: string, req: IncomingMessage, socket: Duplex, head: Buffer): PendingSender {
+  add(entity: HybridConnection, id: string, hostname: string, req: IncomingMessage, socket: Duplex, head: Buffer): PendingSender {
     const secret = randomBytes(16).toString('hex');
     // Keep reading while the sender waits, so that a sender that hangs up is
     // noticed at once; anything it sends early is kept for the listener.
@@ -55,6 +57,7 @@ export class RendezvousTable {
       entity,
       req,
       socket,
+      hostname,
       head,
       timer: undefined,
       detach: () => {
@@ -92,9 +95,9 @@ export class RendezvousTable {
     return secret !== null && this.pending.has(secret);
   }
 
-  /** Every waiting sender, removed from the table. */
-  drain(): PendingSender[] {
-    const all = [...this.pending.values()];
+  /** Every waiting sender (of `entity`, when given), removed from the table. */
+  drain(entity?: HybridConnection): PendingSender[] {
+    const all = [...this.pending.values()].filter((s) => entity === undefined || s.entity === entity);
     for (const sender of all) this.remove(sender);
     return all;
   }

@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
-const { startRelay, listen, send, sendWs, onceOrError, token, delay, handshakeStatus, createRelayListenUri } = require('hyco-test-support');
+const { startRelay, listen, send, sendWs, onceOrError, token, delay, until, nextMessage, handshakeStatus, createRelayListenUri } = require('hyco-test-support');
 
 test('the 26th listener on a hybrid connection is refused with 403 saying why', async (t) => {
   const relay = await startRelay(t);
@@ -82,6 +82,40 @@ test('deleting a hybrid connection closes its listeners with 1001', async (t) =>
   assert.equal(code, 1001);
   assert.equal(relay.deleteHybridConnection('echo'), false);
   assert.equal((await handshakeStatus(createRelayListenUri(relay.endpoint, 'echo'), { ServiceBusAuthorization: token('echo') })).status, 404);
+});
+
+test('deleting a hybrid connection closes its relayed connections with 1001 on both ends; none is orphaned', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['echo', 'other'] });
+  const channel = await listen(t, relay);
+  await listen(t, relay, 'other');
+  const sender = await sendWs(relay);
+  const survivor = await sendWs(relay, 'other');
+  t.after(() => survivor.terminate());
+  const rendezvous = channel.rendezvous[0];
+  if (rendezvous.readyState !== WebSocket.OPEN) await onceOrError(rendezvous, 'open');
+  assert.equal(relay.stats().relayedConnections, 2);
+  const senderClosed = onceOrError(sender, 'close');
+  const listenerClosed = onceOrError(rendezvous, 'close');
+  relay.deleteHybridConnection('echo');
+  assert.equal((await senderClosed)[0], 1001);
+  assert.equal((await listenerClosed)[0], 1001);
+  await until(() => relay.stats().relayedConnections === 1, 5000, 'the relayed count');
+  // The other hybrid connection's connection is untouched, and close() ends it with 1001.
+  survivor.send('still here');
+  assert.equal(String(await nextMessage(survivor)), 'still here');
+  const survivorClosed = onceOrError(survivor, 'close');
+  await relay.close();
+  assert.equal((await survivorClosed)[0], 1001);
+});
+
+test('a sender waiting when its hybrid connection is deleted gets 404', async (t) => {
+  const relay = await startRelay(t);
+  await listen(t, relay, 'echo', { onAccept() {} });
+  const waiting = sendWs(relay).catch((err) => err);
+  await until(() => relay.stats().hybridConnections[0]?.pendingSenders === 1, 5000, 'a waiting sender');
+  relay.deleteHybridConnection('echo');
+  const err = await waiting;
+  assert.equal(err.status, 404);
 });
 
 test('createHybridConnection adds an entity and refuses a duplicate or bad path', async (t) => {

@@ -82,13 +82,14 @@ class FrameReader {
  * Opens a WebSocket handshake with http.request. Resolves with
  * { socket, response, reader } on 101, or { status, statusMessage } otherwise.
  */
-function rawUpgrade(url, headers = {}) {
+function rawUpgrade(url, headers = {}, rawPath) {
   const u = new URL(url.replace(/^ws/, 'http'));
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: u.hostname,
       port: u.port,
-      path: u.pathname + u.search,
+      // `rawPath` goes on the wire exactly as given (URL parsing would re-encode a query).
+      path: rawPath ?? u.pathname + u.search,
       headers: {
         Connection: 'Upgrade',
         Upgrade: 'websocket',

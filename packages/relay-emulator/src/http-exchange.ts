@@ -1,0 +1,218 @@
+/**
+ * One HTTP request through the relay, service side: the sender's request
+ * and response, from the moment a listener is chosen until the response
+ * ends. The listener's response is checked before any of it reaches the
+ * HTTP client (an interim 1xx status or a header HTTP cannot carry: 502),
+ * its body is passed on as it arrives, and a body that is cut (its channel
+ * died, or fewer bytes came than its Content-Length said) aborts the
+ * client's connection: a cut response is never ended as if complete.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ResponseMessage } from 'hyco-websocket/protocol';
+import { checkResponseHeaders } from './headers';
+import type { HybridConnection } from './hybrid-connection';
+import { safeDebug, sanitizeReason } from './tracking';
+
+const debug = safeDebug('hyco-relay-emulator:http');
+
+/** The request message fields, without the address (added per channel). */
+export interface RequestFields {
+  method: string;
+  requestTarget: string;
+  requestHeaders: Record<string, string>;
+  remoteEndpoint: { address: string; port: number };
+}
+
+/** Who is serving an exchange: told when it fails or its client leaves. */
+export interface ExchangeOwner {
+  /** The exchange has ended (answered, failed or abandoned). */
+  release(exchange: HttpExchange): void;
+}
+
+/** A request on its way to a listener and back. */
+export class HttpExchange {
+  readonly id = randomUUID();
+  /** The secret of the exchange's rendezvous address. */
+  readonly secret = randomBytes(16).toString('hex');
+  /** The rendezvous address handed to the listener. */
+  address = '';
+  /** Whether the request message (and body) has gone to the listener. */
+  delivered = false;
+  /** A rendezvous has taken this exchange over. */
+  rendezvousAttached = false;
+  /** Called when the HTTP client goes away before the response ends. */
+  onClientGone: (() => void) | undefined;
+  private state: 'waiting' | 'answered' | 'done' = 'waiting';
+  private expectedLength: number | undefined;
+  private written = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly owners = new Set<ExchangeOwner>();
+
+  constructor(
+    readonly entity: HybridConnection,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly message: RequestFields,
+    private readonly onDone: (exchange: HttpExchange) => void,
+  ) {
+    res.on('close', () => {
+      if (this.state === 'done') return;
+      debug('HTTP client of %s left before the response ended', this.id);
+      this.settle();
+      this.onClientGone?.();
+    });
+  }
+
+  get done(): boolean {
+    return this.state === 'done';
+  }
+
+  /** Whether the response head has gone to the client. */
+  get answered(): boolean {
+    return this.state !== 'waiting';
+  }
+
+  /** Fails the exchange with 504 after `ms` unless it has ended. */
+  deadline(ms: number, text: string): void {
+    this.timer = setTimeout(() => this.fail(504, text), ms);
+  }
+
+  /** Registers something to release when the exchange ends (a control channel, a rendezvous). */
+  ownedBy(owner: ExchangeOwner): void {
+    this.owners.add(owner);
+  }
+
+  /**
+   * Writes the listener's response head to the client. Returns a problem
+   * (and answers the client 502) when the response cannot be given to an
+   * HTTP client: an interim status, or a header HTTP cannot carry.
+   */
+  respond(response: ResponseMessage['response']): string | undefined {
+    if (this.state !== 'waiting') return undefined;
+    let problem: string | undefined;
+    const checked = checkResponseHeaders(response.responseHeaders);
+    if (response.statusCode < 200) problem = `the status ${response.statusCode} is interim (1xx), not a final response`;
+    else if (typeof checked === 'string') problem = checked;
+    if (problem !== undefined || typeof checked === 'string') {
+      this.fail(502, `BadGateway: the listener's response could not be delivered: ${problem}`);
+      return problem;
+    }
+    const bodiless = this.req.method === 'HEAD' || response.statusCode === 204 || response.statusCode === 304;
+    this.expectedLength = bodiless ? undefined : checked.contentLength;
+    try {
+      this.res.writeHead(response.statusCode, sanitizeReason(response.statusDescription ?? ''), checked.headers);
+    } catch (err) {
+      problem = `the response head could not be written (${(err as Error).message})`;
+      this.fail(502, `BadGateway: the listener's response could not be delivered: ${problem}`);
+      return problem;
+    }
+    this.state = 'answered';
+    // A response that cannot have a body (HEAD, 204, 304) is complete now; a body sent anyway is dropped.
+    if (!response.body || bodiless) this.end();
+    // The status and headers go out now, not with the first body bytes (a stream may take its time).
+    else this.res.flushHeaders();
+    return undefined;
+  }
+
+  /** Body bytes of the response, passed on as they come; false when the client is not keeping up. */
+  write(chunk: Buffer): boolean {
+    if (this.state !== 'answered' || chunk.length === 0) return true;
+    this.written += chunk.length;
+    if (this.expectedLength !== undefined && this.written > this.expectedLength) {
+      this.abort('the listener sent more body than its Content-Length');
+      return true;
+    }
+    return this.res.write(chunk);
+  }
+
+  /** The response body is complete. A body shorter than its Content-Length is a cut body. */
+  end(): void {
+    if (this.state !== 'answered') return;
+    if (this.expectedLength !== undefined && this.written !== this.expectedLength) {
+      this.abort(`the body ended after ${this.written} of ${this.expectedLength} bytes`);
+      return;
+    }
+    this.settle();
+    this.res.end();
+  }
+
+  /**
+   * Ends the exchange with `status` when no response has begun; once one
+   * has, the client's connection is aborted (a cut response never looks
+   * complete).
+   */
+  fail(status: number, text: string): void {
+    if (this.state === 'done') return;
+    if (this.state === 'answered') {
+      this.abort(text);
+      return;
+    }
+    this.settle();
+    this.res.writeHead(status, sanitizeReason(text), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
+    this.res.end(`${text}\n`);
+  }
+
+  /** Aborts: 502 before a response began, else the client's connection is cut. */
+  abort(why: string): void {
+    if (this.state === 'done') return;
+    if (this.state === 'waiting') {
+      this.fail(502, `BadGateway: ${why}`);
+      return;
+    }
+    debug('HTTP response %s cut: %s', this.id, why);
+    this.settle();
+    this.res.destroy();
+  }
+
+  private settle(): void {
+    this.state = 'done';
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // The rest of a request body nobody will read.
+    this.req.resume();
+    for (const owner of this.owners) owner.release(this);
+    this.owners.clear();
+    this.onDone(this);
+  }
+}
+
+/** Ids of exchanges that ended lately are remembered this long: a late answer to one is dropped quietly. */
+const RECENT_IDS = 10_000;
+
+/** Every open HTTP exchange, by id and by rendezvous secret. */
+export class HttpExchanges {
+  private readonly byId = new Map<string, HttpExchange>();
+  private readonly bySecret = new Map<string, HttpExchange>();
+  private readonly recent = new Set<string>();
+
+  add(exchange: HttpExchange): void {
+    this.byId.set(exchange.id, exchange);
+    this.bySecret.set(exchange.secret, exchange);
+  }
+
+  /** Takes the exchange a rendezvous secret opens (single use). */
+  takeBySecret(secret: string | null): HttpExchange | undefined {
+    if (!secret) return undefined;
+    const exchange = this.bySecret.get(secret);
+    if (!exchange || exchange.done) return undefined;
+    this.bySecret.delete(secret);
+    return exchange;
+  }
+
+  /** Whether `id` belonged to an exchange that has ended lately. */
+  endedLately(id: string): boolean {
+    return this.recent.has(id);
+  }
+
+  forget(exchange: HttpExchange): void {
+    this.byId.delete(exchange.id);
+    this.bySecret.delete(exchange.secret);
+    this.recent.add(exchange.id);
+    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value as string);
+  }
+
+  all(): HttpExchange[] {
+    return [...this.byId.values()];
+  }
+}
