@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const WebSocket = require('ws');
 const { startRelay, listen, send, onceOrError, token, handshakeStatus, createRelaySendUri, createRelayListenUri } = require('hyco-test-support');
-const { encodeFrame, rawUpgrade } = require('./raw');
+const { encodeFrame, rawUpgrade } = require('hyco-test-support/raw');
 
 function rawExchange(port, text) {
   return new Promise((resolve) => {

@@ -13,7 +13,7 @@ const fc = require('fast-check');
 const WebSocket = require('ws');
 const hyco = require('hyco-websocket');
 const { startRelay, childEmulator, listen, send, token, onceOrError, once, delay, until, checkProperty, createRelaySendUri, FAST_BACKOFF } = require('hyco-test-support');
-const { encodeFrame, rawUpgrade } = require('./raw');
+const { encodeFrame, rawUpgrade } = require('hyco-test-support/raw');
 
 /** Deterministic bytes (mulberry32), so that large payloads need no large generated arrays. */
 function bytes(length, seed) {

@@ -8,7 +8,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { startRelay, listen, send, token, until, delay, RULES, createRelayListenUri } = require('hyco-test-support');
-const { rawUpgrade } = require('./raw');
+const { rawUpgrade } = require('hyco-test-support/raw');
 
 /** An HTTP request with exactly these headers (Host included); resolves with the status. */
 function httpStatus(port, { method = 'GET', target, headers, body }) {

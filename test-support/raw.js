@@ -21,9 +21,13 @@ function encodeFrame({ fin = true, rsv = 0, opcode, payload = Buffer.alloc(0), m
   return Buffer.concat([head, body]);
 }
 
-/** Collects unmasked frames (as a server sends them) from a socket. */
+/**
+ * Collects frames from a socket: unmasked ones (as a server sends them), or,
+ * with `masked`, masked ones (as a client sends them), unmasked.
+ */
 class FrameReader {
-  constructor(socket, initial = Buffer.alloc(0)) {
+  constructor(socket, initial = Buffer.alloc(0), { masked = false } = {}) {
+    this.masked = masked;
     this.buffer = Buffer.alloc(0);
     this.frames = [];
     this.waiters = [];
@@ -53,9 +57,13 @@ class FrameReader {
         len = Number(this.buffer.readBigUInt64BE(2));
         pos = 10;
       }
-      if (b1 & 0x80) throw new Error('a server frame must not be masked');
+      if (Boolean(b1 & 0x80) !== this.masked) throw new Error(this.masked ? 'a client frame must be masked' : 'a server frame must not be masked');
+      const maskAt = pos;
+      if (this.masked) pos += 4;
       if (this.buffer.length < pos + len) break;
-      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, payload: this.buffer.subarray(pos, pos + len) });
+      const payload = Buffer.from(this.buffer.subarray(pos, pos + len));
+      if (this.masked) for (let i = 0; i < payload.length; i++) payload[i] ^= this.buffer[maskAt + (i & 3)];
+      this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, payload });
       this.buffer = this.buffer.subarray(pos + len);
     }
     this.flush();
