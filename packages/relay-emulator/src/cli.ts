@@ -4,7 +4,7 @@
  * listener and connection (never a payload, key or token).
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { RelayEmulator } from './emulator';
 import type { RelayActivity } from './emulator';
 import { DEFAULT_RULE_NAME } from './options';
@@ -38,6 +38,7 @@ interface CliFlags {
   config?: string;
   rendezvousTimeout?: number;
   idleTimeout?: number;
+  listenerPings?: 'answer' | 'close';
   quiet?: boolean;
 }
 
@@ -78,6 +79,7 @@ export function optionsFromFlags(flags: CliFlags): RelayEmulatorOptions {
   }
   if (flags.rendezvousTimeout !== undefined) options.rendezvousTimeoutMs = flags.rendezvousTimeout;
   if (flags.idleTimeout !== undefined) options.idleTimeoutMs = flags.idleTimeout;
+  if (flags.listenerPings !== undefined) options.listenerPings = flags.listenerPings;
   return options;
 }
 
@@ -120,6 +122,9 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
     .option('--tls-self-signed', 'serve wss:// with a generated self-signed certificate')
     .option('--rendezvous-timeout <ms>', 'rendezvous address lifetime in ms (default 30000)', integer('--rendezvous-timeout'))
     .option('--idle-timeout <ms>', 'cut idle control channels after this many ms, as an intermediary would (default: never)', integer('--idle-timeout'))
+    .addOption(
+      new Option('--listener-pings <mode>', 'what a listener\'s ping on its control channel gets: answer (a pong) or close (1008), as one report of the service says').choices(['answer', 'close']),
+    )
     .option('--config <file>', 'JSON file with RelayEmulator.start options (flags win)')
     .option('-q, --quiet', 'do not log connections')
     .showHelpAfterError()

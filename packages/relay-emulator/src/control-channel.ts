@@ -30,6 +30,8 @@ export interface ControlChannelOptions {
   authorizeRenewal: (token: string) => Promise<AuthResult>;
   /** Cut the channel when nothing arrives for this long, ms; 0 = never. */
   idleTimeoutMs: number;
+  /** `close`: a ping from the listener closes the channel (1008); `answer`: it gets a pong. */
+  listenerPings: 'answer' | 'close';
   /** Whether an HTTP request id that is not this channel's ended lately (a late answer, dropped quietly). */
   endedLately: (requestId: string) => boolean;
   /** The listener sent a response the relay could not deliver (the channel stays open). */
@@ -66,7 +68,14 @@ export class ControlChannel implements ExchangeOwner {
         this.close(CLOSE_SERVICE_FAULT, 'The relay failed to handle a message');
       }
     });
-    ws.on('ping', () => this.touch());
+    ws.on('ping', () => {
+      if (options.listenerPings === 'close') {
+        debug('control channel %s sent a ping: closed (listenerPings: close)', trackingId);
+        this.close(CLOSE_POLICY_VIOLATION, 'Pings are not accepted on the control channel');
+        return;
+      }
+      this.touch();
+    });
     ws.on('pong', () => this.touch());
     ws.on('error', (err) => debug('control channel %s error: %s', trackingId, err.message));
     ws.on('close', (code) => {

@@ -57,13 +57,7 @@ export interface RelayEmulatorEvents {
 export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   private readonly server: http.Server | https.Server;
   /** Control channels: JSON messages and inline bodies, bounded in size, never in fragments. */
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    clientTracking: false,
-    maxPayload: MAX_CONTROL_MESSAGE,
-    maxFragments: 0,
-  });
+  private readonly wss: WebSocketServer;
   private readonly namespace = new Namespace();
   private readonly ctx: RelayContext;
   private readonly sockets = new Set<Duplex>();
@@ -85,6 +79,15 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     private readonly tlsMaterial: { cert: string | Buffer; key: string | Buffer } | undefined,
   ) {
     super();
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      clientTracking: false,
+      maxPayload: MAX_CONTROL_MESSAGE,
+      maxFragments: 0,
+      // With listenerPings 'close' a ping gets no pong: the channel closes.
+      autoPong: options.listenerPings === 'answer',
+    });
     for (const hc of options.hybridConnections) this.namespace.add(hc);
     const rendezvous = new RendezvousTable(options.rendezvousTimeoutMs, (sender) => rendezvousTimedOut(this.ctx, sender));
     this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', (activity) => {

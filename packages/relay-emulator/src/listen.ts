@@ -86,6 +86,7 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
     const channel = new ControlChannel(ws, online, target.host, trackingId, expiry, {
       authorizeRenewal: (token) => ctx.checkToken(token, target.hostname, online.path, online.rules, 'Listen'),
       idleTimeoutMs: ctx.options.idleTimeoutMs,
+      listenerPings: ctx.options.listenerPings,
       endedLately: (id) => ctx.http.endedLately(id),
       onListenerError: (_c, detail) => ctx.report({ type: 'listener-error', path: online.path, id: trackingId, detail }),
       onClose: (c) => {

@@ -44,6 +44,12 @@ export interface RelayEmulatorOptions {
   handshakeTimeoutMs?: number;
   /** A listener must answer an HTTP request within this, ms (else 504). Default 60000. */
   httpResponseTimeoutMs?: number;
+  /**
+   * What a listener's WebSocket ping on its control channel gets: `answer`
+   * (a pong, default) or `close` (the channel is closed with 1008, as one
+   * user saw the service do: for testing listeners' keepalive fallbacks).
+   */
+  listenerPings?: 'answer' | 'close';
 }
 
 /** Options with every default filled in. */
@@ -60,6 +66,7 @@ export interface ResolvedOptions {
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
   httpResponseTimeoutMs: number;
+  listenerPings: 'answer' | 'close';
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
@@ -137,6 +144,8 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
   if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !options.namespace)) {
     throw optionError('namespace must be a host name');
   }
+  const listenerPings = options.listenerPings ?? 'answer';
+  if (listenerPings !== 'answer' && listenerPings !== 'close') throw optionError('listenerPings must be "answer" or "close"');
   return {
     host,
     port,
@@ -154,5 +163,6 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     idleTimeoutMs: positiveInt(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
     handshakeTimeoutMs: positiveInt(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
     httpResponseTimeoutMs: positiveInt(options.httpResponseTimeoutMs, 'httpResponseTimeoutMs', HTTP_RESPONSE_TIMEOUT_MS),
+    listenerPings,
   };
 }

@@ -97,7 +97,7 @@ test('--config reads options from JSON; flags win', async (t) => {
 test('--help describes every flag; bad flags fail with a message', () => {
   const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
-  for (const flag of ['--port', '--host', '--hybrid-connection', '--key-name', '--key', '--auto-create', '--tls-cert', '--tls-key', '--tls-self-signed', '--config']) {
+  for (const flag of ['--port', '--host', '--hybrid-connection', '--key-name', '--key', '--auto-create', '--tls-cert', '--tls-key', '--tls-self-signed', '--listener-pings', '--config']) {
     assert.ok(help.stdout.includes(flag), flag);
   }
   const bad = spawnSync(process.execPath, [CLI, '--port', 'eighty'], { encoding: 'utf8' });
@@ -106,6 +106,9 @@ test('--help describes every flag; bad flags fail with a message', () => {
   const lonely = spawnSync(process.execPath, [CLI, '--tls-cert', 'x.pem', '-p', '0'], { encoding: 'utf8' });
   assert.equal(lonely.status, 1);
   assert.match(lonely.stderr, /--tls-cert and --tls-key go together/);
+  const pings = spawnSync(process.execPath, [CLI, '--listener-pings', 'ignore', '-p', '0'], { encoding: 'utf8' });
+  assert.equal(pings.status, 1);
+  assert.match(pings.stderr, /--listener-pings.*answer, close/);
   const missing = spawnSync(process.execPath, [CLI, '--config', '/nonexistent/relay.json'], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /cannot read --config/);
@@ -125,4 +128,18 @@ test('a closed stdout (piped into head) ends the CLI quietly, with no stack trac
   const [code] = await onceOrError(child, 'exit');
   assert.equal(code, 0);
   assert.equal(stderr.includes('EPIPE'), false, stderr);
+});
+
+test('--listener-pings close: a listener that pings its control channel is closed with 1008', async (t) => {
+  const { connectionString } = await startCli(t, ['--port', '0', '--hybrid-connection', 'echo', '--key', 'cGluZy1rZXk=', '--listener-pings', 'close']);
+  const cs = parseConnectionString(connectionString);
+  const tok = createRelayToken(`http://${cs.namespace}/echo`, cs.sharedAccessKeyName, cs.sharedAccessKey);
+  const listener = new WebSocket(createRelayListenUri(cs.address, 'echo'), { headers: { ServiceBusAuthorization: tok } });
+  t.after(() => listener.terminate());
+  await onceOrError(listener, 'open');
+  const closed = onceOrError(listener, 'close');
+  listener.ping();
+  const [code, reason] = await closed;
+  assert.equal(code, 1008);
+  assert.match(String(reason), /Pings are not accepted/);
 });

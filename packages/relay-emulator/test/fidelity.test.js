@@ -5,7 +5,7 @@ const crypto = require('node:crypto');
 const WebSocket = require('ws');
 const websocket = require('websocket');
 const { startRelay, listen, send, sendWs, onceOrError, token, until, delay, createRelaySendUri } = require('hyco-test-support');
-const { encodeFrame, rawUpgrade } = require('./raw');
+const { encodeFrame, rawUpgrade } = require('hyco-test-support/raw');
 
 /** A listener whose rendezvous are raw sockets, handed to `onJoin`. */
 async function rawListener(t, relay, onJoin, headers = {}) {
