@@ -1,12 +1,27 @@
 /**
  * The listener's control channel: one outbound WebSocket to the relay
  * (`sb-hc-action=listen`) that stays up. Reconnects with backoff, renews its
- * token before expiry, keeps itself alive with pings, and turns service
- * messages into typed events.
+ * token before expiry, keeps itself alive, and turns service messages into
+ * typed events.
+ *
+ * Each open connection is its own `ChannelConnection`: an inline HTTP
+ * request and the body that follows it are paired on the connection they
+ * came on, and answers go back on that connection only. A connection that
+ * drops takes what was pending on it along; nothing is ever handed to
+ * another request.
+ *
+ * Keepalive (PROTOCOL.md, "Keepalive"): `ping` sends a WebSocket ping when
+ * the channel has been idle for the interval and reopens the channel when
+ * nothing arrives within the grace period; `pong` sends unsolicited pongs
+ * (a one-way heartbeat, never answered: a dead path shows up through TCP
+ * keepalive on the socket and write errors); `auto` pings, but if the relay
+ * closes the channel shortly after a ping with no other cause (twice in a
+ * row, or once with a policy close) it switches to pongs for the life of
+ * the listener and warns once (`ERR_HYCO_PING_REFUSED`).
  *
  * Events: `online`, `connecting` (attempt, delayMs), `offline` (error?),
- * `error` (RelayError), `warning` (RelayError), `accept` (accept message),
- * `request` (request message), `requestBody` (Buffer).
+ * `error` (RelayError), `warning` (RelayError), `accept` (accept message,
+ * connection), `request` (request message, body | undefined, connection).
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -16,25 +31,38 @@ import type { connection as WebSocketConnection, Message } from 'websocket';
 import { RelayError, trackingIdFrom } from './errors';
 import type { RelayErrorCode } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
+import type { AcceptMessage, RequestMessage } from './protocol/messages';
 import { parseServiceMessage } from './protocol/messages';
 import { backoffDelay } from './backoff';
+import { setLongTimeout } from './timers';
+import type { LongTimer } from './timers';
 import { TokenProvider, renewalDelay } from './token-provider';
 
 const debug = createDebug('hyco-websocket:listener');
+
+/** How the control channel is kept alive. */
+export type ControlChannelKeepalive = 'auto' | 'ping' | 'pong';
 
 export interface ControlChannelOptions {
   /** The listen address (without token). */
   listenUri: string;
   tokens: TokenProvider;
-  /** Ping when nothing arrived for this long, ms. */
+  keepalive: ControlChannelKeepalive;
+  /** Send a keepalive when nothing has crossed the channel for this long, ms. */
   keepaliveInterval: number;
-  /** Declare the channel dead when nothing answers a ping within this, ms. */
+  /** (ping) Declare the channel dead when nothing answers a ping within this, ms. */
   keepaliveGracePeriod: number;
-  /** Give up on a handshake after this long, ms. */
+  /** Give up on a handshake (and on a token call) after this long, ms. */
   connectTimeout: number;
   /** Reconnect delays, ms (the last repeats). */
   backoff: readonly number[];
   tlsOptions?: object;
+  /**
+   * Whether an inline request must wait for its body before it is handed
+   * over; when not (nobody handles HTTP), it is handed over at once, to be
+   * answered, and its body is discarded when it comes.
+   */
+  needsBody(): boolean;
 }
 
 const STATUS_CODES: Record<number, RelayErrorCode> = {
@@ -54,26 +82,119 @@ export function statusError(status: number, statusText: string | undefined, what
   return new RelayError(code, `${what} failed with status ${status}${text}`, options);
 }
 
-export class ListenerControlChannel extends EventEmitter {
+/** One open control-channel connection: where a request came from, and where its inline answer goes. */
+export class ChannelConnection extends EventEmitter<{ close: [] }> {
+  private closed = false;
+
+  constructor(private readonly connection: WebSocketConnection) {
+    super();
+    connection.once('close', () => {
+      this.closed = true;
+      this.emit('close');
+    });
+  }
+
+  /** Whether this connection is still open. */
+  get isOpen(): boolean {
+    return !this.closed && this.connection.connected;
+  }
+
+  /** Sends a JSON message on this connection; false when it is gone. */
+  sendJson(message: unknown): boolean {
+    if (!this.isOpen) return false;
+    this.connection.sendUTF(JSON.stringify(message));
+    return true;
+  }
+
+  /** Sends a binary message on this connection; false when it is gone. */
+  sendBinary(data: Buffer): boolean {
+    if (!this.isOpen) return false;
+    this.connection.sendBytes(data);
+    return true;
+  }
+}
+
+/** What one connection of the channel keeps track of. */
+interface ConnectionState {
+  /** The token's expiry (Unix seconds), when known. */
+  tokenExpiry: number | undefined;
+  /** When a renewToken was last sent, ms. */
+  renewedAt: number;
+  /** When the last keepalive ping was sent, ms; 0 before any. */
+  pingAt: number;
+  /** Something arrived after that ping. */
+  pingAnswered: boolean;
+  /** We dropped this connection ourselves (keepalive timeout). */
+  expectedClose: boolean;
+}
+
+/** How long close() waits for the relay to answer its close frame before cutting the socket, ms. */
+const CLOSE_WAIT_MS = 3000;
+
+/**
+ * Resolves once `connection` has closed; if it has not within `ms` (the
+ * peer stopped reading, so it never sees our close or FIN), its socket is
+ * destroyed and it closes then.
+ */
+export function closedWithin(connection: WebSocketConnection, ms: number): Promise<void> {
+  if (connection.state === 'closed') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      (connection.socket as unknown as { destroy(): void }).destroy();
+    }, ms);
+    connection.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** How soon after a ping a close counts as the relay refusing it, ms (at most the grace period). */
+const PING_REFUSAL_WINDOW_MS = 5000;
+
+/** The control-channel events and their arguments. */
+export interface ControlChannelEvents {
+  online: [];
+  connecting: [attempt: number, delayMs: number];
+  offline: [error: RelayError | undefined];
+  error: [error: RelayError];
+  warning: [warning: RelayError];
+  accept: [accept: AcceptMessage['accept'], from: ChannelConnection];
+  request: [request: RequestMessage['request'], body: Buffer | undefined, from: ChannelConnection];
+}
+
+export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private connection: WebSocketConnection | undefined;
+  private current: ChannelConnection | undefined;
   private pendingClient: InstanceType<typeof WebSocketClient> | undefined;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
+  private renewTimer: LongTimer | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private stopped = false;
   private warnedExpiry = false;
-  private expectBody = 0;
   private closing: Promise<void> | undefined;
+  /** The keepalive in force: `auto` becomes `pong` for good once the relay refuses pings. */
+  private mode: ControlChannelKeepalive;
+  /** Consecutive connections the relay closed shortly after a ping. */
+  private closesAfterPing = 0;
   lastError: RelayError | undefined;
 
   constructor(private readonly options: ControlChannelOptions) {
     super();
+    this.mode = options.keepalive;
   }
 
   get isOnline(): boolean {
     return this.connection !== undefined && this.connection.connected;
+  }
+
+  /** The keepalive in force (`auto` until the relay refuses pings, then `pong`). */
+  get keepaliveMode(): ControlChannelKeepalive {
+    return this.mode;
   }
 
   /** Opens the channel (and keeps it open until close()). */
@@ -81,18 +202,9 @@ export class ListenerControlChannel extends EventEmitter {
     this.schedule(0);
   }
 
-  /** Sends a JSON message on the channel; false when offline. */
+  /** Sends a JSON message on the current connection; false when offline. */
   sendJson(message: unknown): boolean {
-    if (!this.connection || !this.connection.connected) return false;
-    this.connection.sendUTF(JSON.stringify(message));
-    return true;
-  }
-
-  /** Sends a binary message on the channel; false when offline. */
-  sendBinary(data: Buffer): boolean {
-    if (!this.connection || !this.connection.connected) return false;
-    this.connection.sendBytes(data);
-    return true;
+    return this.current?.sendJson(message) ?? false;
   }
 
   /** Closes the channel (1000) and stops every timer. */
@@ -110,9 +222,9 @@ export class ListenerControlChannel extends EventEmitter {
     }
     const connection = this.connection;
     if (connection && connection.connected) {
-      const done = new Promise<void>((resolve) => connection.once('close', () => resolve()));
       connection.close(1000, 'Listener closing');
-      await done;
+      // A relay that no longer reads (a dead path) never answers the close: cut it then.
+      await closedWithin(connection, CLOSE_WAIT_MS);
     }
     this.connection = undefined;
     this.goOffline(undefined);
@@ -126,8 +238,11 @@ export class ListenerControlChannel extends EventEmitter {
   }
 
   private clearTimers(): void {
-    for (const timer of [this.reconnectTimer, this.renewTimer, this.connectTimer]) if (timer) clearTimeout(timer);
-    this.reconnectTimer = this.renewTimer = this.connectTimer = undefined;
+    for (const timer of [this.reconnectTimer, this.connectTimer]) if (timer) clearTimeout(timer);
+    this.reconnectTimer = this.connectTimer = undefined;
+    this.renewTimer?.clear();
+    this.renewTimer = undefined;
+    this.stopKeepalive();
   }
 
   private report(error: RelayError, event: 'error' | 'warning' = 'error'): void {
@@ -162,17 +277,15 @@ export class ListenerControlChannel extends EventEmitter {
     let token: string;
     let expiry: number | undefined;
     try {
-      ({ token, expiry } = await this.options.tokens.get());
+      ({ token, expiry } = await this.options.tokens.get(this.options.connectTimeout));
     } catch (err) {
       this.retry(err as RelayError);
       return;
     }
     if (this.closed) return;
     const client = new WebSocketClient({
-      keepalive: true,
-      keepaliveInterval: this.options.keepaliveInterval,
-      dropConnectionOnKeepaliveTimeout: true,
-      keepaliveGracePeriod: this.options.keepaliveGracePeriod,
+      // The keepalive is this channel's own (see the file comment).
+      keepalive: false,
       maxReceivedFrameSize: 0x100000,
       maxReceivedMessageSize: 0x400000,
       ...(this.options.tlsOptions ? { tlsOptions: this.options.tlsOptions } : {}),
@@ -215,58 +328,151 @@ export class ListenerControlChannel extends EventEmitter {
 
   private onOpen(connection: WebSocketConnection, expiry: number | undefined): void {
     this.connection = connection;
+    const channel = new ChannelConnection(connection);
+    this.current = channel;
     this.attempt = 0;
-    this.expectBody = 0;
-    debug('online');
-    connection.on('message', (message: Message) => this.onMessage(message));
+    debug('online (keepalive: %s)', this.mode);
+    /** An inline HTTP request waiting for its body (the next binary message on this connection), or 'discard'. */
+    let awaitingBody: RequestMessage['request'] | 'discard' | undefined;
+    const state: ConnectionState = { tokenExpiry: expiry, renewedAt: 0, pingAt: 0, pingAnswered: false, expectedClose: false };
+    connection.on('message', (message: Message) => {
+      if (message.type === 'binary') {
+        const request = awaitingBody;
+        awaitingBody = undefined;
+        if (request === undefined) this.report(new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Ignored an unexpected binary frame on the control channel'));
+        else if (request !== 'discard') this.emit('request', request, message.binaryData, channel);
+        return;
+      }
+      let parsed;
+      try {
+        parsed = parseServiceMessage(message.utf8Data);
+      } catch (err) {
+        // Reported and ignored: the channel stays up for well-formed messages.
+        this.report(err as RelayError);
+        return;
+      }
+      if (awaitingBody) {
+        if (awaitingBody !== 'discard') {
+          this.report(new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'An HTTP request\'s body did not follow it on the control channel; the request was dropped'));
+        }
+        awaitingBody = undefined;
+      }
+      if ('accept' in parsed) this.emit('accept', parsed.accept, channel);
+      else if (parsed.request.body === true && parsed.request.method !== undefined) {
+        if (this.options.needsBody()) awaitingBody = parsed.request;
+        else {
+          // Nobody handles HTTP: answered at once; its body is discarded when it comes.
+          awaitingBody = 'discard';
+          this.emit('request', parsed.request, undefined, channel);
+        }
+      } else this.emit('request', parsed.request, undefined, channel);
+    });
     connection.on('error', (err: Error) => debug('control channel error: %s', err.message));
     connection.on('close', (code: number, description: string) => {
       if (this.connection === connection) this.connection = undefined;
-      if (this.renewTimer) clearTimeout(this.renewTimer);
+      if (this.current === channel) this.current = undefined;
+      awaitingBody = undefined;
+      this.renewTimer?.clear();
       this.renewTimer = undefined;
+      this.stopKeepalive();
       if (this.closed) return;
-      const keepalive = code === 1006 && /not responding/i.test(description);
-      const error = new RelayError(
-        keepalive ? 'ERR_HYCO_KEEPALIVE_TIMEOUT' : 'ERR_HYCO_CONTROL_CHANNEL_CLOSED',
-        keepalive ? 'The control channel did not answer a keepalive ping' : `The control channel closed (${code}${description ? `: ${description}` : ''})`,
-      );
-      this.retry(error);
+      if (state.expectedClose) {
+        // Our own keepalive gave up on this connection; the error was reported then.
+        this.schedule(backoffDelay(this.attempt++, this.options.backoff));
+        return;
+      }
+      this.noteClose(code, description, state);
+      this.retry(new RelayError('ERR_HYCO_CONTROL_CHANNEL_CLOSED', `The control channel closed (${code}${description ? `: ${description}` : ''})`));
     });
-    this.scheduleRenewal(expiry);
+    this.startKeepalive(connection, state);
+    this.scheduleRenewal(expiry, state);
     this.emit('online');
   }
 
-  private onMessage(message: Message): void {
-    if (message.type === 'binary') {
-      if (this.expectBody > 0) {
-        this.expectBody--;
-        this.emit('requestBody', message.binaryData);
-      } else this.report(new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Ignored an unexpected binary frame on the control channel'));
+  /**
+   * `auto`: did the relay just refuse our ping? A close shortly after a ping
+   * (within the grace period) with no other cause counts; a policy close
+   * (1008) while our token is valid and no renewal is pending counts double.
+   */
+  private noteClose(code: number, description: string, state: ConnectionState): void {
+    if (this.mode !== 'auto') return;
+    const now = Date.now();
+    const afterPing = state.pingAt > 0 && now - state.pingAt <= Math.min(PING_REFUSAL_WINDOW_MS, this.options.keepaliveGracePeriod);
+    const tokenValid = state.tokenExpiry === undefined || state.tokenExpiry * 1000 > now;
+    const renewalPending = state.renewedAt >= state.pingAt && state.renewedAt > 0;
+    const otherCause = code === 1001 || code === 1000 || !tokenValid || renewalPending || /token/i.test(description);
+    if (!afterPing || otherCause) {
+      this.closesAfterPing = 0;
       return;
     }
-    let parsed;
-    try {
-      parsed = parseServiceMessage(message.utf8Data);
-    } catch (err) {
-      // Reported and ignored: the channel stays up for well-formed messages.
-      this.report(err as RelayError);
-      return;
-    }
-    if ('accept' in parsed) this.emit('accept', parsed.accept);
-    else {
-      if (parsed.request.body) this.expectBody++;
-      this.emit('request', parsed.request);
-    }
+    this.closesAfterPing += code === 1008 ? 2 : 1;
+    if (this.closesAfterPing < 2) return;
+    this.mode = 'pong';
+    debug('the relay closes the control channel after pings: keeping it alive with pongs from now on');
+    this.report(
+      new RelayError('ERR_HYCO_PING_REFUSED', `The relay closed the control channel right after a keepalive ping (${code}); the listener keeps it alive with unsolicited pongs from now on`),
+      'warning',
+    );
   }
 
-  private scheduleRenewal(expiry: number | undefined): void {
-    if (this.renewTimer) clearTimeout(this.renewTimer);
+  private startKeepalive(connection: WebSocketConnection, state: ConnectionState): void {
+    this.stopKeepalive();
+    const { keepaliveInterval: interval, keepaliveGracePeriod: grace } = this.options;
+    const socket = connection.socket as unknown as { on(e: 'data', fn: () => void): void; setKeepAlive?(on: boolean, delay: number): void };
+    // TCP keepalive detects a dead path when nothing else does (pongs are never answered).
+    socket.setKeepAlive?.(true, Math.min(interval, 0x7fffffff));
+    let lastActivity = Date.now();
+    socket.on('data', () => {
+      lastActivity = Date.now();
+      if (this.graceTimer && this.connection === connection) {
+        clearTimeout(this.graceTimer);
+        this.graceTimer = undefined;
+        state.pingAnswered = true;
+      }
+    });
+    const check = () => {
+      this.keepaliveTimer = undefined;
+      if (this.connection !== connection || !connection.connected) return;
+      const idle = Date.now() - lastActivity;
+      if (idle < interval) {
+        this.keepaliveTimer = setTimeout(check, interval - idle);
+        return;
+      }
+      if (this.mode === 'pong') {
+        connection.pong(Buffer.alloc(0));
+        lastActivity = Date.now();
+      } else if (!this.graceTimer) {
+        // The last ping was answered and the channel lived on to this one: pings are fine on this path.
+        if (state.pingAt > 0 && state.pingAnswered) this.closesAfterPing = 0;
+        state.pingAt = Date.now();
+        state.pingAnswered = false;
+        connection.ping(Buffer.alloc(0));
+        this.graceTimer = setTimeout(() => {
+          this.graceTimer = undefined;
+          if (this.connection !== connection || this.closed) return;
+          state.expectedClose = true;
+          this.report(new RelayError('ERR_HYCO_KEEPALIVE_TIMEOUT', `The control channel did not answer a keepalive ping within ${grace} ms`));
+          connection.drop(1006, 'Keepalive timeout', true);
+        }, grace);
+      }
+      this.keepaliveTimer = setTimeout(check, interval);
+    };
+    this.keepaliveTimer = setTimeout(check, interval);
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.keepaliveTimer = this.graceTimer = undefined;
+  }
+
+  private scheduleRenewal(expiry: number | undefined, state: ConnectionState): void {
+    this.renewTimer?.clear();
     this.renewTimer = undefined;
     if (expiry === undefined || this.closed) return;
-    const delay = renewalDelay(expiry);
-    this.renewTimer = setTimeout(() => {
+    this.renewTimer = setLongTimeout(() => {
       this.renewTimer = undefined;
-      if (this.options.tokens.renewable) void this.renew(expiry);
+      if (this.options.tokens.renewable) void this.renew(expiry, state);
       else if (!this.warnedExpiry) {
         this.warnedExpiry = true;
         this.report(
@@ -274,28 +480,30 @@ export class ListenerControlChannel extends EventEmitter {
           'warning',
         );
       }
-    }, delay);
+    }, renewalDelay(expiry));
   }
 
-  private async renew(previousExpiry: number): Promise<void> {
+  private async renew(previousExpiry: number, state: ConnectionState): Promise<void> {
     const connection = this.connection;
     if (!connection) return;
     let token: string;
     let expiry: number | undefined;
     try {
-      ({ token, expiry } = await this.options.tokens.get());
+      ({ token, expiry } = await this.options.tokens.get(this.options.connectTimeout));
     } catch (err) {
       this.report(err as RelayError);
       // Try again before the current token runs out.
       if (this.connection === connection && !this.closed) {
         const left = previousExpiry * 1000 - Date.now();
-        this.renewTimer = setTimeout(() => void this.renew(previousExpiry), Math.max(100, Math.min(5000, left / 2)));
+        this.renewTimer = setLongTimeout(() => void this.renew(previousExpiry, state), Math.max(100, Math.min(5000, left / 2)));
       }
       return;
     }
     if (this.connection !== connection || !connection.connected || this.closed) return;
     connection.sendUTF(JSON.stringify({ renewToken: { token } }));
+    state.renewedAt = Date.now();
+    state.tokenExpiry = expiry;
     debug('token renewed');
-    this.scheduleRenewal(expiry);
+    this.scheduleRenewal(expiry, state);
   }
 }

@@ -98,6 +98,27 @@ export interface HybridConnectionsWebSocketRequestEvents {
   requestResolved: [request: HybridConnectionsWebSocketRequest];
 }
 
+/** The longest rejection reason passed on, characters. */
+const MAX_REASON_LENGTH = 512;
+
+function alreadyResolved(): RelayError {
+  return new RelayError('ERR_HYCO_ALREADY_RESOLVED', 'HybridConnectionsWebSocketRequest may only be accepted or rejected one time.');
+}
+
+/** A rejection's status and reason, checked, or the error saying what is wrong. */
+function checkRejection(status: unknown, reason: unknown): { status: number; reason: string | undefined } | RelayError {
+  let code = status === undefined || status === null ? 403 : status;
+  if (typeof code === 'string' && /^\s*\d{3}\s*$/.test(code)) code = Number(code);
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < 200 || code > 599) {
+    return new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'The reject status must be an HTTP status from 200 to 599');
+  }
+  if (reason !== undefined && reason !== null && typeof reason !== 'string') {
+    return new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'The reject reason must be a string');
+  }
+  const text = typeof reason === 'string' ? reason.slice(0, MAX_REASON_LENGTH) : undefined;
+  return { status: code, reason: text };
+}
+
 /**
  * The sender may speak first: its first frames can arrive with the
  * rendezvous' 101, and `websocket`'s client hands them to the connection
@@ -144,6 +165,12 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   readonly remotePort: number;
   private readonly address: string;
   private resolved = false;
+  /** The listener is closing: an accept that completes now is closed at once. */
+  private closing = false;
+  /** The accept's rendezvous client while it opens. */
+  private rendezvousClient: InstanceType<typeof WebSocketClient> | undefined;
+  /** Settles when the accept or reject under way has finished. */
+  private settling: Promise<void> = Promise.resolve();
 
   constructor(
     accept: AcceptMessage['accept'],
@@ -191,11 +218,23 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   /**
    * Accepts the sender: opens the rendezvous and resolves with the
    * established connection. `callback` gets the connection, or the Error on
-   * failure. A second accept or reject throws.
+   * failure. A second accept (after an accept or reject) throws
+   * (`ERR_HYCO_ALREADY_RESOLVED`), as `websocket`'s does; one that comes
+   * after the server closed (which answered the sender 503) rejects with
+   * `ERR_HYCO_CLOSED` instead.
    */
   accept(acceptedProtocol?: string | null, allowedOrigin?: string | null, cookies?: SetCookie[] | null, callback?: AcceptCallback): Promise<WebSocketConnection> {
-    this.markResolved();
-    const promise = this.openRendezvous(acceptedProtocol, cookies);
+    if (this.resolved && !this.closing) throw alreadyResolved();
+    let promise: Promise<WebSocketConnection>;
+    if (this.resolved) promise = Promise.reject(new RelayError('ERR_HYCO_CLOSED', 'The listener closed before the request was accepted; the sender was answered 503'));
+    else {
+      this.markResolved();
+      promise = this.openRendezvous(acceptedProtocol, cookies);
+    }
+    this.settling = promise.then(
+      () => undefined,
+      () => undefined,
+    );
     promise.then(
       (connection) => {
         this.emit('requestAccepted', connection);
@@ -214,31 +253,65 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   }
 
   /**
-   * Rejects the sender: its handshake fails with `status` (default 403) and
-   * `reason`. `callback` is called with no arguments when done (or the Error).
+   * Rejects the sender: its handshake fails with `status` (default 403; a
+   * numeric string is taken as its number) and `reason` (at most 512
+   * characters). `callback` is called with no arguments when done, or with
+   * the Error. Never throws: an invalid status still answers the sender (500)
+   * and the Promise rejects with `ERR_HYCO_INVALID_ARGUMENT`; a request
+   * already accepted or rejected rejects with `ERR_HYCO_ALREADY_RESOLVED`.
    */
-  reject(status?: number, reason?: string, extraHeadersOrCallback?: Record<string, string> | RejectCallback, callback?: RejectCallback): Promise<void> {
-    this.markResolved();
+  reject(status?: number | string, reason?: string, extraHeadersOrCallback?: Record<string, string> | RejectCallback, callback?: RejectCallback): Promise<void> {
     const cb = typeof extraHeadersOrCallback === 'function' ? extraHeadersOrCallback : callback;
-    const promise = this.sendRejection(status ?? 403, reason);
+    let promise: Promise<void>;
+    if (this.resolved) promise = Promise.reject(alreadyResolved());
+    else {
+      this.markResolved();
+      const checked = checkRejection(status, reason);
+      if (checked instanceof RelayError) {
+        // The sender must not be left waiting for an answer that never comes.
+        const error = checked;
+        promise = this.sendRejection(500, 'Internal Server Error').then(
+          () => Promise.reject(error),
+          () => Promise.reject(error),
+        );
+      } else promise = this.sendRejection(checked.status, checked.reason);
+      this.settling = promise.then(
+        () => undefined,
+        () => undefined,
+      );
+      promise.then(
+        () => this.emit('requestRejected', this),
+        (err: RelayError) => this.emit('requestRejected', this, err),
+      );
+    }
     promise.then(
-      () => {
-        this.emit('requestRejected', this);
-        cb?.();
-      },
-      (err: RelayError) => {
-        this.emit('requestRejected', this, err);
-        cb?.(err);
-      },
+      () => cb?.(),
+      (err: RelayError) => cb?.(err),
     );
     promise.catch(() => {});
     return promise;
   }
 
-  private markResolved(): void {
-    if (this.resolved) {
-      throw new RelayError('ERR_HYCO_ALREADY_RESOLVED', 'HybridConnectionsWebSocketRequest may only be accepted or rejected one time.');
+  /**
+   * For the server's close(): a request nobody answered yet is rejected
+   * (503); an accept under way is abandoned, its sender answered 503 if the
+   * relay still lets us. Resolves once the sender has had its answer.
+   */
+  settleForClose(): Promise<void> {
+    if (!this.resolved) {
+      this.closing = true;
+      return this.reject(503, 'The listener is closing').catch(() => undefined);
     }
+    this.closing = true;
+    if (this.rendezvousClient) {
+      this.rendezvousClient.abort();
+      this.rendezvousClient = undefined;
+      return this.sendRejection(503, 'The listener is closing').catch(() => undefined);
+    }
+    return this.settling;
+  }
+
+  private markResolved(): void {
     this.resolved = true;
     this.emit('requestResolved', this);
   }
@@ -263,25 +336,27 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
     }
     const headers: Record<string, string | string[]> = {};
     if (setCookies.length) headers['Set-Cookie'] = setCookies;
-    const response = await this.rendezvous(this.address, protocol ? [protocol] : undefined, headers);
+    const response = await this.rendezvous(this.address, protocol ? [protocol] : undefined, headers, true);
     if (response.kind !== 'connect') {
       throw response.kind === 'status'
         ? statusError(response.status, response.statusText, 'Opening the rendezvous', 'ERR_HYCO_RENDEZVOUS_FAILED')
         : response.error;
     }
     const connection = response.connection;
+    if (this.closing) {
+      // The listener closed while the rendezvous opened: the sender is told it is going away.
+      connection.close(1001, 'The listener is closing');
+      throw new RelayError('ERR_HYCO_CLOSED', 'The listener closed before the accept completed');
+    }
     connection.remoteAddress = this.remoteAddress;
     (connection as WebSocketConnection & { remoteAddresses?: string[] }).remoteAddresses = this.remoteAddresses;
     return connection;
   }
 
   private async sendRejection(status: number, reason: string | undefined): Promise<void> {
-    if (!Number.isInteger(status) || status < 200 || status > 599) {
-      throw new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'The reject status must be an HTTP status from 200 to 599');
-    }
     const text = (reason ?? STATUS_CODES[status] ?? 'Rejected').replace(/[\r\n]/g, ' ');
     const uri = `${this.address}&${PARAM_STATUS_CODE}=${status}&${PARAM_STATUS_DESCRIPTION}=${encodeURIComponent(text)}`;
-    const response = await this.rendezvous(uri, undefined, {});
+    const response = await this.rendezvous(uri, undefined, {}, false);
     if (response.kind === 'status' && response.status === 410) return;
     if (response.kind === 'connect') {
       response.connection.drop();
@@ -298,6 +373,7 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
     uri: string,
     protocols: string[] | undefined,
     headers: Record<string, string | string[]>,
+    isAccept: boolean,
   ): Promise<
     | { kind: 'connect'; connection: WebSocketConnection }
     | { kind: 'status'; status: number; statusText: string | undefined }
@@ -305,11 +381,13 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   > {
     return new Promise((resolve) => {
       const client = new WebSocketClient({ ...this.config.clientConfig });
+      if (isAccept) this.rendezvousClient = client;
       let settled = false;
       const settle = (): boolean => {
         if (settled) return false;
         settled = true;
         clearTimeout(timer);
+        if (this.rendezvousClient === client) this.rendezvousClient = undefined;
         return true;
       };
       const timer = setTimeout(() => {
@@ -332,6 +410,12 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
       client.on('connectFailed', (err: Error) => {
         if (settle()) resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous failed: ${err.message}`, { cause: err }) });
       });
+      // An aborted client (close() abandoning an accept) reports nothing: settle it here.
+      const abort = client.abort.bind(client);
+      client.abort = () => {
+        abort();
+        if (settle()) resolve({ kind: 'error', error: new RelayError('ERR_HYCO_CLOSED', 'The rendezvous was abandoned: the listener is closing') });
+      };
       client.connect(uri, protocols, undefined, headers);
     });
   }

@@ -15,134 +15,25 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import type { connection as WebSocketConnection, frame as WebSocketFrame, IClientConfig } from 'websocket';
-import { RelayArgumentError, RelayError } from './errors';
-import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID, PARAM_TOKEN } from './protocol/constants';
+import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
+import { RelayError } from './errors';
+import { PARAM_TOKEN } from './protocol/constants';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
-import { parseServiceMessage } from './protocol/messages';
-import { createExchange, openHttpRendezvous } from './http-exchange';
-import type { ResponseChannels } from './http-exchange';
-import { DEFAULT_BACKOFF_MS } from './backoff';
+import { createExchange } from './http-exchange';
+import type { ExchangeRoute, HttpExchange } from './http-exchange';
+import { openHttpRendezvous, readRendezvousRequest } from './http-rendezvous';
 import { ListenerControlChannel } from './control-channel';
+import { closedWithin } from './control-channel';
+import type { ChannelConnection, ControlChannelKeepalive } from './control-channel';
 import { HybridConnectionsWebSocketRequest } from './request';
 import type { RequestConfig } from './request';
+import { listenAddress, resolveOptions } from './server-options';
+import type { HybridConnectionsWebSocketServerOptions, ResolvedOptions } from './server-options';
 import { TokenProvider } from './token-provider';
-import type { TokenSource } from './token-provider';
+
+export type { HybridConnectionsWebSocketServerOptions } from './server-options';
 
 const debug = createDebug('hyco-websocket:server');
-
-/** Options of the relayed server. Times are in milliseconds. */
-export interface HybridConnectionsWebSocketServerOptions {
-  /** The listen address, e.g. from `createRelayListenUri(ns, path)`. Required. */
-  server: string;
-  /** A SAS token, or a function returning one (or a Promise of one); the function form allows renewal. Required. */
-  token: TokenSource;
-  /** Accept every sender with its first requested subprotocol. Default false. */
-  autoAcceptConnections?: boolean;
-  /** Tracking id sent as `sb-hc-id` on the control channel. */
-  id?: string;
-  /** Largest frame accepted on a connection, bytes. Default 64 KiB. */
-  maxReceivedFrameSize?: number;
-  /** Largest message accepted on a connection, bytes. Default 1 MiB. */
-  maxReceivedMessageSize?: number;
-  /** Fragment outgoing messages over fragmentationThreshold. Default true. */
-  fragmentOutgoingMessages?: boolean;
-  /** Default 16 KiB. */
-  fragmentationThreshold?: number;
-  /** Assemble fragmented messages into one `message` event. Default true. */
-  assembleFragments?: boolean;
-  /** Wait this long for the peer's close frame after sending ours. Default 5000. */
-  closeTimeout?: number;
-  /** Ping idle connections. Default true. */
-  keepalive?: boolean;
-  /** Default 20000. */
-  keepaliveInterval?: number;
-  /** Default true. */
-  dropConnectionOnKeepaliveTimeout?: boolean;
-  /** Default 10000. */
-  keepaliveGracePeriod?: number;
-  /** Default true. */
-  disableNagleAlgorithm?: boolean;
-  /** Ignore X-Forwarded-For for remoteAddress. Default false. */
-  ignoreXForwardedFor?: boolean;
-  /** TLS options for connections to the relay (e.g. `ca` for an emulator's certificate). */
-  tlsOptions?: object;
-  /** Ping the control channel when idle this long. Default 30000. */
-  controlChannelKeepaliveInterval?: number;
-  /** Reconnect when a control-channel ping is not answered within this. Default 10000. */
-  controlChannelKeepaliveGracePeriod?: number;
-  /** Give up opening the control channel after this long. Default 30000. */
-  connectTimeout?: number;
-  /** Give up opening a rendezvous after this long. Default 30000. */
-  rendezvousTimeout?: number;
-  /** Reconnect delays, ms, before up to 20% jitter; the last repeats. Default [0, 1000, 2000, 5000, 10000, 30000]. */
-  reconnectBackoff?: number[];
-}
-
-type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>> &
-  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>;
-
-const DEFAULTS = {
-  autoAcceptConnections: false,
-  maxReceivedFrameSize: 0x10000,
-  maxReceivedMessageSize: 0x100000,
-  fragmentOutgoingMessages: true,
-  fragmentationThreshold: 0x4000,
-  assembleFragments: true,
-  closeTimeout: 5000,
-  keepalive: true,
-  keepaliveInterval: 20000,
-  dropConnectionOnKeepaliveTimeout: true,
-  keepaliveGracePeriod: 10000,
-  disableNagleAlgorithm: true,
-  ignoreXForwardedFor: false,
-  controlChannelKeepaliveInterval: 30000,
-  controlChannelKeepaliveGracePeriod: 10000,
-  connectTimeout: 30000,
-  rendezvousTimeout: 30000,
-  reconnectBackoff: [...DEFAULT_BACKOFF_MS],
-};
-
-const NUMBER_OPTIONS = [
-  'maxReceivedFrameSize', 'maxReceivedMessageSize', 'fragmentationThreshold', 'closeTimeout', 'keepaliveInterval',
-  'keepaliveGracePeriod', 'controlChannelKeepaliveInterval', 'controlChannelKeepaliveGracePeriod', 'connectTimeout', 'rendezvousTimeout',
-] as const;
-
-function resolveOptions(options: HybridConnectionsWebSocketServerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new RelayArgumentError('The options argument must be an object');
-  if (options.server === undefined || options.server === null) throw new RelayArgumentError('The "server" option (the listen URI) is required');
-  if (typeof options.server !== 'string') throw new RelayArgumentError('The "server" option must be a listen URI string');
-  if (options.token === undefined || options.token === null) throw new RelayArgumentError('The "token" option (a token or a function returning one) is required');
-  const resolved = { ...DEFAULTS, ...options } as ResolvedOptions;
-  for (const name of NUMBER_OPTIONS) {
-    const value = resolved[name];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RelayArgumentError(`The "${name}" option must be a positive number`);
-  }
-  if (!Array.isArray(resolved.reconnectBackoff) || resolved.reconnectBackoff.length === 0 || !resolved.reconnectBackoff.every((n) => typeof n === 'number' && n >= 0)) {
-    throw new RelayArgumentError('The "reconnectBackoff" option must be a non-empty array of delays in ms');
-  }
-  if (resolved.id !== undefined && typeof resolved.id !== 'string') throw new RelayArgumentError('The "id" option must be a string');
-  return resolved;
-}
-
-/** The listen URI with `sb-hc-action=listen` and the id, and the hybrid connection's path. */
-function listenAddress(server: string, id: string | undefined): { uri: string; entityPath: string } {
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    throw new RelayArgumentError('The "server" option is not a valid URI');
-  }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RelayArgumentError('The "server" option must be a ws:// or wss:// URI');
-  const match = /^\/\$hc\/(.+?)\/?$/i.exec(url.pathname);
-  if (!match) throw new RelayArgumentError('The "server" option must be a relay address (/$hc/{path}); use createRelayListenUri');
-  const action = url.searchParams.get(PARAM_ACTION);
-  if (action !== null && action !== ACTION_LISTEN) throw new RelayArgumentError(`The "server" option must be a listen URI (${PARAM_ACTION}=listen)`);
-  let uri = server;
-  if (action === null) uri += `${uri.includes('?') ? '&' : '?'}${PARAM_ACTION}=${ACTION_LISTEN}`;
-  if (id !== undefined && !url.searchParams.has(PARAM_ID)) uri += `&${PARAM_ID}=${encodeURIComponent(id)}`;
-  return { uri, entityPath: decodeURIComponent(match[1]) };
-}
 
 /** The server's events and their arguments (see the class comment). */
 export interface HybridConnectionsWebSocketServerEvents {
@@ -170,13 +61,10 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private readonly requestConfig: RequestConfig;
   private closing: Promise<void> | undefined;
   private closed = false;
-  /** Inline HTTP requests waiting for their body (the next binary message on the control channel). */
-  private readonly awaitingBody: ((body: Buffer) => void)[] = [];
-  private readonly responseChannels: ResponseChannels = {
-    sendControl: (json, body) => this.channel.sendJson(json) && (body === undefined || this.channel.sendBinary(body)),
-    openRendezvous: (address) => openHttpRendezvous(address, this.requestConfig.clientConfig, this.config.rendezvousTimeout),
-    report: (error) => this.report(error),
-  };
+  /** Senders handed to the application and not yet settled (accept or reject under way included). */
+  private readonly requests = new Set<HybridConnectionsWebSocketRequest>();
+  /** HTTP exchanges under way. */
+  private readonly exchanges = new Set<HttpExchange>();
 
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
@@ -207,10 +95,12 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.channel = new ListenerControlChannel({
       listenUri: uri,
       tokens,
+      keepalive: this.config.controlChannelKeepalive,
       keepaliveInterval: this.config.controlChannelKeepaliveInterval,
       keepaliveGracePeriod: this.config.controlChannelKeepaliveGracePeriod,
       connectTimeout: this.config.connectTimeout,
       backoff: this.config.reconnectBackoff,
+      needsBody: () => this.listenerCount('httpRequest') > 0,
       ...(this.config.tlsOptions ? { tlsOptions: this.config.tlsOptions } : {}),
     });
     this.channel.on('online', () => {
@@ -221,9 +111,8 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.channel.on('offline', (error: RelayError | undefined) => this.emit('offline', error));
     this.channel.on('error', (error: RelayError) => this.report(error));
     this.channel.on('warning', (error: RelayError) => this.report(error, 'warning'));
-    this.channel.on('accept', (accept: AcceptMessage['accept']) => this.onAccept(accept));
-    this.channel.on('request', (request: RequestMessage['request']) => this.onHttpRequest(request));
-    this.channel.on('requestBody', (body: Buffer) => this.awaitingBody.shift()?.(body));
+    this.channel.on('accept', (accept) => this.onAccept(accept));
+    this.channel.on('request', (request, body, from) => this.onHttpRequest(request, body, from));
     debug('listening on %s', uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&]*`), '$1***'));
     this.channel.start();
   }
@@ -231,6 +120,11 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   /** Whether the control channel is open. */
   get isOnline(): boolean {
     return this.channel.isOnline;
+  }
+
+  /** The keepalive in force on the control channel (`auto` turns into `pong` if the relay refuses pings). */
+  get controlChannelKeepalive(): ControlChannelKeepalive {
+    return this.channel.keepaliveMode;
   }
 
   /** The last error the control channel met, if any. */
@@ -272,18 +166,30 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   }
 
   /**
-   * Closes the control channel (1000) and every accepted connection, stops
-   * every timer and emits `offline`. Resolves when all is closed.
+   * Closes the server: settles what is under way first (senders the
+   * application has not answered, and accepts still opening, get 503;
+   * HTTP exchanges are aborted, their req and res closing as for a vanished
+   * client), then closes every accepted connection and the control channel
+   * (1000), stops every timer and emits `offline`. Resolves when all is
+   * closed: after that, nothing of this server runs.
    */
   close(callback?: (error?: Error) => void): Promise<void> {
     if (!this.closing) {
       this.closed = true;
-      const open = [...this.connections];
-      this.closeAllConnections();
-      this.closing = Promise.all([this.channel.close(), ...open.map(whenClosed)]).then(() => undefined);
+      this.closing = this.shutdown();
     }
     if (callback) this.closing.then(() => callback(), callback);
     return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const settling = [...this.requests].map((request) => request.settleForClose());
+    for (const exchange of this.exchanges) exchange.abort('the listener is closing');
+    await Promise.all([...settling, ...[...this.exchanges].map((e) => e.ended)]);
+    const open = [...this.connections];
+    this.closeAllConnections();
+    // A peer that stopped reading never completes the closing handshake: its socket is cut after closeTimeout.
+    await Promise.all([this.channel.close(), ...open.map((c) => closedWithin(c, this.config.closeTimeout + 1000))]);
   }
 
   private report(error: RelayError, event: 'error' | 'warning' = 'error'): void {
@@ -306,6 +212,11 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       request.reject(503, 'The listener is closing').catch(() => {});
       return;
     }
+    // Tracked until settled, so that close() can answer it.
+    this.requests.add(request);
+    const settled = () => this.requests.delete(request);
+    request.once('requestAccepted', settled);
+    request.once('requestRejected', settled);
     if (this.config.autoAcceptConnections) {
       request.accept(request.requestedProtocols[0] ?? null, request.origin).catch((err: RelayError) => this.report(err));
     } else if (this.listenerCount('request') > 0) {
@@ -330,79 +241,62 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   }
 
   /**
-   * An HTTP request: small ones arrive whole on the control channel; large
-   * or chunked ones wait at a rendezvous, where the request and its body
-   * stream in. Without an `httpRequest` handler the answer is 501.
+   * An HTTP request: small ones arrive whole on the control channel (with
+   * their body, paired there); large or chunked ones wait at a rendezvous,
+   * where the request and its body stream in. Without an `httpRequest`
+   * handler the answer is 501.
    */
-  private onHttpRequest(request: RequestMessage['request']): void {
+  private onHttpRequest(request: RequestMessage['request'], body: Buffer | undefined, from: ChannelConnection): void {
+    if (this.closed) return;
     if (request.method !== undefined) {
-      const start = (body?: Buffer) => {
-        const exchange = createExchange(request, this.hybridConnectionPath, this.responseChannels, undefined, body?.length);
-        if (body) exchange.push(body);
-        exchange.push(null);
-        this.dispatchHttp(exchange.req, exchange.res);
-      };
-      if (!request.body) start();
-      // A small body follows as the next binary message: hand the request over with it,
-      // or, when nobody handles HTTP, answer (501) at once and just consume it.
-      else if (this.listenerCount('httpRequest') > 0) this.awaitingBody.push(start);
-      else {
-        this.awaitingBody.push(() => undefined);
-        start();
-      }
+      const exchange = this.track(createExchange(request, this.hybridConnectionPath, this.routeFor(request, from), undefined, body?.length));
+      // Its answer goes back on the connection it came on: when that goes first, the exchange ends.
+      const lost = () => exchange.controlChannelClosed();
+      from.once('close', lost);
+      void exchange.ended.then(() => from.off('close', lost));
+      if (body) exchange.push(body);
+      exchange.push(null);
+      this.dispatchHttp(exchange.req, exchange.res);
       return;
     }
     openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout).then(
-      (connection) => this.onHttpRendezvous(request.address, connection),
+      (connection) => {
+        if (this.closed) {
+          connection.drop();
+          return;
+        }
+        readRendezvousRequest(
+          connection,
+          request.address,
+          (message) => {
+            const exchange = this.track(createExchange(message, this.hybridConnectionPath, this.routeFor(message, from), connection, message.body ? 'stream' : undefined));
+            this.dispatchHttp(exchange.req, exchange.res);
+            return {
+              push: (chunk) => exchange.push(chunk),
+              onRead: (fn) => exchange.onRead(fn),
+              cut: (error) => exchange.req.destroy(error),
+            };
+          },
+          (err) => this.report(err),
+        );
+      },
       (err: RelayError) => this.report(err),
     );
   }
 
-  /** Reads a request (JSON, then body fragments) from an HTTP rendezvous. */
-  private onHttpRendezvous(address: string, connection: WebSocketConnection): void {
-    let json = '';
-    let exchange: ReturnType<typeof createExchange> | undefined;
-    let paused = false;
-    connection.on('error', (err: Error) => debug('HTTP rendezvous error: %s', err.message));
-    connection.on('close', () => {
-      if (exchange && !exchange.req.complete) exchange.req.destroy(new RelayError('ERR_HYCO_CONNECTION', 'The HTTP rendezvous closed before the request body ended'));
-    });
-    connection.on('frame', (frame: WebSocketFrame) => {
-      if (!exchange) {
-        json += frame.binaryPayload.toString('utf8');
-        if (!frame.fin) return;
-        let request: RequestMessage['request'];
-        try {
-          const raw = JSON.parse(json) as { request?: { address?: string } };
-          if (raw.request && !raw.request.address) raw.request.address = address;
-          const parsed = parseServiceMessage(JSON.stringify(raw));
-          if (!('request' in parsed)) throw new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed control message: expected a request on the HTTP rendezvous');
-          request = parsed.request;
-        } catch (err) {
-          this.report(err instanceof RelayError ? err : new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed request on the HTTP rendezvous'));
-          connection.close();
-          return;
-        }
-        const current = createExchange(request, this.hybridConnectionPath, this.responseChannels, connection, request.body ? 'stream' : undefined);
-        exchange = current;
-        current.onRead(() => {
-          if (paused) {
-            paused = false;
-            connection.resume();
-          }
-        });
-        if (!request.body) current.push(null);
-        this.dispatchHttp(current.req, current.res);
-        return;
-      }
-      if (exchange.req.complete) return;
-      const more = exchange.push(frame.binaryPayload);
-      if (frame.fin) exchange.push(null);
-      else if (!more) {
-        paused = true;
-        connection.pause();
-      }
-    });
+  /** Where an exchange's answer goes: inline on the connection it came on, or a rendezvous. */
+  private routeFor(request: RequestMessage['request'], from: ChannelConnection): ExchangeRoute {
+    return {
+      sendInline: (json, body) => from.sendJson(json) && (body === undefined || from.sendBinary(body)),
+      openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout),
+      report: (error) => this.report(error),
+    };
+  }
+
+  private track(exchange: HttpExchange): HttpExchange {
+    this.exchanges.add(exchange);
+    void exchange.ended.then(() => this.exchanges.delete(exchange));
+    return exchange;
   }
 
   private dispatchHttp(req: IncomingMessage, res: ServerResponse): void {
@@ -414,9 +308,4 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     res.writeHead(501, 'Not Implemented', { 'Content-Type': 'text/plain; charset=utf-8' });
     res.end('This listener does not handle HTTP requests\n');
   }
-}
-
-function whenClosed(connection: WebSocketConnection): Promise<void> {
-  if (connection.state === 'closed') return Promise.resolve();
-  return new Promise((resolve) => connection.once('close', () => resolve()));
 }

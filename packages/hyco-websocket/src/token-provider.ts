@@ -4,6 +4,7 @@
  */
 import { RelayArgumentError, RelayError } from './errors';
 import { tokenExpiry } from './protocol/token';
+import { MAX_TIMER_MS } from './timers';
 
 /** A token, or a function returning one (or a Promise of one). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -29,13 +30,31 @@ export class TokenProvider {
     return typeof this.source === 'function';
   }
 
-  /** Gets a token. Rejects with `ERR_HYCO_TOKEN_PROVIDER` when the function throws or returns no string. */
-  async get(): Promise<ProvidedToken> {
+  /**
+   * Gets a token. Rejects with `ERR_HYCO_TOKEN_PROVIDER` when the function
+   * throws, returns no string, or does not settle within `timeoutMs` (a
+   * token function that hangs must not stall the listener).
+   */
+  async get(timeoutMs: number): Promise<ProvidedToken> {
     let token: unknown;
-    try {
-      token = typeof this.source === 'function' ? await this.source() : this.source;
-    } catch (err) {
-      throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', `The token function failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    if (typeof this.source === 'string') token = this.source;
+    else {
+      const source = this.source;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(
+          () => reject(new RelayError('ERR_HYCO_TOKEN_PROVIDER', `The token function did not settle within ${timeoutMs} ms`)),
+          Math.min(timeoutMs, MAX_TIMER_MS),
+        );
+      });
+      try {
+        token = await Promise.race([Promise.resolve().then(source), deadline]);
+      } catch (err) {
+        if (err instanceof RelayError && err.code === 'ERR_HYCO_TOKEN_PROVIDER') throw err;
+        throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', `The token function failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      } finally {
+        clearTimeout(timer);
+      }
     }
     if (typeof token !== 'string' || token.length === 0) {
       throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', 'The token function did not return a token string');

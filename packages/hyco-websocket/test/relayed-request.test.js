@@ -2,7 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const hyco = require('hyco-websocket');
-const { startRelay, relayedServer, once, send, until } = require('hyco-test-support');
+const { startRelay, relayedServer, once, send, until, delay } = require('hyco-test-support');
 
 test('request.resource keeps the sender\'s suffix and query byte for byte, less sb-hc-*', async (t) => {
   const relay = await startRelay(t);
@@ -166,7 +166,7 @@ test('without a request handler (and no autoAccept) senders are rejected with 40
   await assert.rejects(send(relay), /non-101 status: 404 No handler for this request/);
 });
 
-test('a second accept or reject throws', async (t) => {
+test('a second accept throws; a second reject never throws, its Promise rejects', async (t) => {
   const relay = await startRelay(t);
   const server = await relayedServer(t, relay);
   const seen = once(server, 'request');
@@ -175,7 +175,10 @@ test('a second accept or reject throws', async (t) => {
   const connection = await request.accept();
   t.after(() => connection.drop());
   assert.throws(() => request.accept(), { code: 'ERR_HYCO_ALREADY_RESOLVED', message: /only be accepted or rejected one time/ });
-  assert.throws(() => request.reject(), { code: 'ERR_HYCO_ALREADY_RESOLVED' });
+  let called;
+  const second = request.reject(403, 'late', (err) => (called = err));
+  await assert.rejects(second, { code: 'ERR_HYCO_ALREADY_RESOLVED' });
+  assert.equal(called.code, 'ERR_HYCO_ALREADY_RESOLVED');
   (await pending).drop();
 });
 
@@ -256,4 +259,51 @@ test('a sender that speaks first loses nothing: its first frame reaches a handle
     await until(() => received.length === round + 1, 3000, `message ${round}`);
     assert.equal(received[round], `first words ${round}`);
   }
+});
+
+test('reject validates first: a numeric string is a status, an invalid status still answers the sender (500), a long reason is cut; never a synchronous throw', async (t) => {
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  const cases = [
+    { args: [101], sender: 500, error: 'ERR_HYCO_INVALID_ARGUMENT' },
+    { args: ['403'], sender: 403 },
+    { args: [403, 'x'.repeat(40 * 1024)], sender: 403, reasonLength: 512 },
+    { args: ['teapot'], sender: 500, error: 'ERR_HYCO_INVALID_ARGUMENT' },
+    { args: [404, { not: 'a string' }], sender: 500, error: 'ERR_HYCO_INVALID_ARGUMENT' },
+  ];
+  for (const c of cases) {
+    const seen = once(server, 'request');
+    const outcome = send(relay).then(
+      () => 'connected',
+      (err) => err,
+    );
+    const request = await seen;
+    let promise;
+    assert.doesNotThrow(() => (promise = request.reject(...c.args)), `reject(${String(c.args[0])}) must not throw`);
+    if (c.error) await assert.rejects(promise, { code: c.error });
+    else await promise;
+    const err = await Promise.race([outcome, delay(5000).then(() => ({ status: 'no answer' }))]);
+    assert.equal(err.status, c.sender, `reject(${String(c.args[0])})`);
+    if (c.reasonLength) {
+      const reason = /non-101 status: 403 (.*)\n/.exec(err.message)?.[1] ?? '';
+      assert.ok(reason.length > 0 && reason.length <= c.reasonLength, `the reason has ${reason.length} characters`);
+    }
+  }
+});
+
+test('a ws sender offering permessage-deflate gets a 101 without extensions and exchanges messages (nothing unimplemented is echoed)', async (t) => {
+  const WebSocket = require('ws');
+  const relay = await startRelay(t);
+  const server = await relayedServer(t, relay);
+  server.on('request', (request) => {
+    assert.match(request.httpRequest.headers['sec-websocket-extensions'], /permessage-deflate/);
+    request.accept(null).then((connection) => connection.on('message', (m) => connection.sendUTF(m.utf8Data)));
+  });
+  const ws = new WebSocket(hyco.createRelaySendUri(relay.endpoint, 'echo'), { headers: { ServiceBusAuthorization: require('hyco-test-support').token('echo') } });
+  t.after(() => ws.terminate());
+  const upgrade = once(ws, 'upgrade');
+  await once(ws, 'open');
+  assert.equal((await upgrade).headers['sec-websocket-extensions'], undefined);
+  ws.send('through, uncompressed');
+  assert.equal(String((await once(ws, 'message'))[0]), 'through, uncompressed');
 });

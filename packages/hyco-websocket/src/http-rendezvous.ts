@@ -1,0 +1,123 @@
+/**
+ * The HTTP rendezvous, listener side: the WebSocket a listener opens at a
+ * request's address when the request (or its response) is too large for
+ * the control channel. The request arrives on it as a JSON message and its
+ * body as one binary message in fragments, delivered as they come with
+ * backpressure; the response goes back the same way.
+ */
+import createDebug from 'debug';
+import { client as WebSocketClient } from 'websocket';
+import type { connection as WebSocketConnection, frame as WebSocketFrame, IClientConfig } from 'websocket';
+import { RelayError } from './errors';
+import type { RequestMessage } from './protocol/messages';
+import { parseServiceMessage } from './protocol/messages';
+import { holdFirstData } from './request';
+
+const debug = createDebug('hyco-websocket:http');
+
+/** The largest request message (JSON with its headers) accepted on a rendezvous, characters. */
+const MAX_REQUEST_MESSAGE = 96 * 1024;
+
+/** Opens a rendezvous WebSocket for HTTP (frames delivered one by one). */
+export function openHttpRendezvous(address: string, clientConfig: IClientConfig, timeoutMs: number): Promise<WebSocketConnection> {
+  return new Promise((resolve, reject) => {
+    const client = new WebSocketClient({ ...clientConfig, assembleFragments: false });
+    const timer = setTimeout(() => {
+      client.abort();
+      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    client.on('connect', (connection: WebSocketConnection) => {
+      clearTimeout(timer);
+      // The request may arrive with the 101: hold it until the caller listens.
+      holdFirstData(client, connection);
+      resolve(connection);
+    });
+    client.on('connectFailed', (err: Error) => {
+      clearTimeout(timer);
+      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed: ${err.message.split('\n')[0]}`, { cause: err }));
+    });
+    client.on('httpResponse', (res: { statusCode?: number; resume(): void }) => {
+      clearTimeout(timer);
+      res.resume();
+      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed with status ${res.statusCode ?? 0}`, { statusCode: res.statusCode ?? 0 }));
+    });
+    debug('opening HTTP rendezvous');
+    client.connect(address);
+  });
+}
+
+/** Where the body of a request read from a rendezvous goes. */
+export interface RendezvousRequestSink {
+  /** Body bytes (`null` ends the body); false when the reader wants no more for now. */
+  push(chunk: Buffer | null): boolean;
+  /** Registers the function to call when the reader wants more. */
+  onRead(fn: () => void): void;
+  /** The rendezvous closed before the request's body ended. */
+  cut(error: RelayError): void;
+}
+
+/**
+ * Reads a request (a JSON message, then its body fragments) from an HTTP
+ * rendezvous. `onRequest` gets the parsed request and returns where its
+ * body goes; a malformed request is reported and the rendezvous closed.
+ */
+export function readRendezvousRequest(
+  connection: WebSocketConnection,
+  address: string,
+  onRequest: (request: RequestMessage['request']) => RendezvousRequestSink,
+  report: (error: RelayError) => void,
+): void {
+  let json = '';
+  let sink: RendezvousRequestSink | undefined;
+  let bodyDone = false;
+  let paused = false;
+  connection.on('error', (err: Error) => debug('HTTP rendezvous error: %s', err.message));
+  connection.on('close', () => {
+    if (sink && !bodyDone) sink.cut(new RelayError('ERR_HYCO_CONNECTION', 'The HTTP rendezvous closed before the request body ended'));
+  });
+  connection.on('frame', (frame: WebSocketFrame) => {
+    if (!sink) {
+      json += frame.binaryPayload.toString('utf8');
+      if (json.length > MAX_REQUEST_MESSAGE) {
+        report(new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'The request message on the HTTP rendezvous is too large'));
+        connection.drop(1009, 'Request message too large');
+        return;
+      }
+      if (!frame.fin) return;
+      let request: RequestMessage['request'];
+      try {
+        const raw = JSON.parse(json) as { request?: { address?: string } };
+        if (raw.request && !raw.request.address) raw.request.address = address;
+        const parsed = parseServiceMessage(JSON.stringify(raw));
+        if (!('request' in parsed)) throw new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed control message: expected a request on the HTTP rendezvous');
+        request = parsed.request;
+      } catch (err) {
+        report(err instanceof RelayError ? err : new RelayError('ERR_HYCO_MALFORMED_MESSAGE', 'Malformed request on the HTTP rendezvous'));
+        connection.close();
+        return;
+      }
+      const current = onRequest(request);
+      sink = current;
+      current.onRead(() => {
+        if (paused) {
+          paused = false;
+          connection.resume();
+        }
+      });
+      if (!request.body) {
+        bodyDone = true;
+        current.push(null);
+      }
+      return;
+    }
+    if (bodyDone) return;
+    const more = sink.push(frame.binaryPayload);
+    if (frame.fin) {
+      bodyDone = true;
+      sink.push(null);
+    } else if (!more) {
+      paused = true;
+      connection.pause();
+    }
+  });
+}

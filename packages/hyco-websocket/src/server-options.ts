@@ -1,0 +1,147 @@
+/**
+ * The relayed server's options: their types, defaults and checks, and the
+ * listen address they name.
+ */
+import { RelayArgumentError } from './errors';
+import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID } from './protocol/constants';
+import { DEFAULT_BACKOFF_MS } from './backoff';
+import type { ControlChannelKeepalive } from './control-channel';
+import { MAX_TIMER_MS } from './timers';
+import type { TokenSource } from './token-provider';
+
+/** Options of the relayed server. Times are in milliseconds. */
+export interface HybridConnectionsWebSocketServerOptions {
+  /** The listen address, e.g. from `createRelayListenUri(ns, path)`. Required. */
+  server: string;
+  /** A SAS token, or a function returning one (or a Promise of one); the function form allows renewal. Required. */
+  token: TokenSource;
+  /** Accept every sender with its first requested subprotocol. Default false. */
+  autoAcceptConnections?: boolean;
+  /** Tracking id sent as `sb-hc-id` on the control channel. */
+  id?: string;
+  /** Largest frame accepted on a connection, bytes. Default 64 KiB. */
+  maxReceivedFrameSize?: number;
+  /** Largest message accepted on a connection, bytes. Default 1 MiB. */
+  maxReceivedMessageSize?: number;
+  /** Fragment outgoing messages over fragmentationThreshold. Default true. */
+  fragmentOutgoingMessages?: boolean;
+  /** Default 16 KiB. */
+  fragmentationThreshold?: number;
+  /** Assemble fragmented messages into one `message` event. Default true. */
+  assembleFragments?: boolean;
+  /** Wait this long for the peer's close frame after sending ours. Default 5000. */
+  closeTimeout?: number;
+  /** Ping idle connections. Default true. */
+  keepalive?: boolean;
+  /** Default 20000. */
+  keepaliveInterval?: number;
+  /** Default true. */
+  dropConnectionOnKeepaliveTimeout?: boolean;
+  /** Default 10000. */
+  keepaliveGracePeriod?: number;
+  /** Default true. */
+  disableNagleAlgorithm?: boolean;
+  /** Ignore X-Forwarded-For for remoteAddress. Default false. */
+  ignoreXForwardedFor?: boolean;
+  /** TLS options for connections to the relay (e.g. `ca` for an emulator's certificate). */
+  tlsOptions?: object;
+  /**
+   * How the control channel is kept alive: `ping` (reopen it when a ping goes
+   * unanswered), `pong` (unsolicited pongs, never answered; a dead path is
+   * found by TCP keepalive and write errors), or `auto` (ping, and switch to
+   * pongs for good if the relay closes the channel after pings). Default `auto`.
+   */
+  controlChannelKeepalive?: ControlChannelKeepalive;
+  /** Send a keepalive when the control channel has been idle this long. Default 30000. */
+  controlChannelKeepaliveInterval?: number;
+  /** (ping) Reconnect when a control-channel ping is not answered within this. Default 10000. */
+  controlChannelKeepaliveGracePeriod?: number;
+  /** Give up opening the control channel after this long. Default 30000. */
+  connectTimeout?: number;
+  /** Give up opening a rendezvous after this long. Default 30000. */
+  rendezvousTimeout?: number;
+  /** Reconnect delays, ms, before up to 20% jitter; the last repeats. Default [0, 1000, 2000, 5000, 10000, 30000]. */
+  reconnectBackoff?: number[];
+}
+
+export type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>> &
+  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>;
+
+const DEFAULTS = {
+  autoAcceptConnections: false,
+  maxReceivedFrameSize: 0x10000,
+  maxReceivedMessageSize: 0x100000,
+  fragmentOutgoingMessages: true,
+  fragmentationThreshold: 0x4000,
+  assembleFragments: true,
+  closeTimeout: 5000,
+  keepalive: true,
+  keepaliveInterval: 20000,
+  dropConnectionOnKeepaliveTimeout: true,
+  keepaliveGracePeriod: 10000,
+  disableNagleAlgorithm: true,
+  ignoreXForwardedFor: false,
+  controlChannelKeepalive: 'auto' as ControlChannelKeepalive,
+  controlChannelKeepaliveInterval: 30000,
+  controlChannelKeepaliveGracePeriod: 10000,
+  connectTimeout: 30000,
+  rendezvousTimeout: 30000,
+  reconnectBackoff: [...DEFAULT_BACKOFF_MS],
+};
+
+/** Options that are times (ms), each armed as a timer. */
+const TIMED_OPTIONS = new Set<string>([
+  'closeTimeout', 'keepaliveInterval', 'keepaliveGracePeriod', 'controlChannelKeepaliveInterval', 'controlChannelKeepaliveGracePeriod',
+  'connectTimeout', 'rendezvousTimeout',
+]);
+
+const NUMBER_OPTIONS = [
+  'maxReceivedFrameSize', 'maxReceivedMessageSize', 'fragmentationThreshold', 'closeTimeout', 'keepaliveInterval',
+  'keepaliveGracePeriod', 'controlChannelKeepaliveInterval', 'controlChannelKeepaliveGracePeriod', 'connectTimeout', 'rendezvousTimeout',
+] as const;
+
+export function resolveOptions(options: HybridConnectionsWebSocketServerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new RelayArgumentError('The options argument must be an object');
+  if (options.server === undefined || options.server === null) throw new RelayArgumentError('The "server" option (the listen URI) is required');
+  if (typeof options.server !== 'string') throw new RelayArgumentError('The "server" option must be a listen URI string');
+  if (options.token === undefined || options.token === null) throw new RelayArgumentError('The "token" option (a token or a function returning one) is required');
+  const resolved = { ...DEFAULTS, ...options } as ResolvedOptions;
+  for (const name of NUMBER_OPTIONS) {
+    const value = resolved[name];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RelayArgumentError(`The "${name}" option must be a positive number`);
+    // Node's timers overflow past 2^31-1 ms (they would fire at once, again and again).
+    if (TIMED_OPTIONS.has(name) && value > MAX_TIMER_MS) throw new RelayArgumentError(`The "${name}" option must be at most ${MAX_TIMER_MS} ms`);
+  }
+  if (
+    !Array.isArray(resolved.reconnectBackoff) ||
+    resolved.reconnectBackoff.length === 0 ||
+    !resolved.reconnectBackoff.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0 && n <= MAX_TIMER_MS)
+  ) {
+    throw new RelayArgumentError(`The "reconnectBackoff" option must be a non-empty array of delays in ms (0 to ${MAX_TIMER_MS})`);
+  }
+  if (!['auto', 'ping', 'pong'].includes(resolved.controlChannelKeepalive)) {
+    throw new RelayArgumentError('The "controlChannelKeepalive" option must be "auto", "ping" or "pong"');
+  }
+  if (resolved.id !== undefined && typeof resolved.id !== 'string') throw new RelayArgumentError('The "id" option must be a string');
+  return resolved;
+}
+
+/** The listen URI with `sb-hc-action=listen` and the id, and the hybrid connection's path. */
+export function listenAddress(server: string, id: string | undefined): { uri: string; entityPath: string } {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new RelayArgumentError('The "server" option is not a valid URI');
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RelayArgumentError('The "server" option must be a ws:// or wss:// URI');
+  const match = /^\/\$hc\/(.+?)\/?$/i.exec(url.pathname);
+  if (!match) throw new RelayArgumentError('The "server" option must be a relay address (/$hc/{path}); use createRelayListenUri');
+  const action = url.searchParams.get(PARAM_ACTION);
+  if (action !== null && action !== ACTION_LISTEN) throw new RelayArgumentError(`The "server" option must be a listen URI (${PARAM_ACTION}=listen)`);
+  let uri = server;
+  if (action === null) uri += `${uri.includes('?') ? '&' : '?'}${PARAM_ACTION}=${ACTION_LISTEN}`;
+  if (id !== undefined && !url.searchParams.has(PARAM_ID)) uri += `&${PARAM_ID}=${encodeURIComponent(id)}`;
+  return { uri, entityPath: decodeURIComponent(match[1]) };
+}
+
