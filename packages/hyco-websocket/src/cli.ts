@@ -2,11 +2,15 @@
  * `hyco-websocket`: tokens, addresses, a relayed echo listener and an
  * interactive sender, from a terminal.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, Message } from 'websocket';
 import { RelayArgumentError } from './errors';
+import type { RelayError } from './errors';
+import { isLoopbackHost } from './protocol/connection-string';
 import { parseConnectionString } from './protocol/connection-string';
 import { createRelayToken } from './protocol/token';
 import { appendRelayToken, createRelayListenUri, createRelaySendUri, parseRelayNamespace } from './protocol/uri';
@@ -29,6 +33,11 @@ interface Relay {
   keyName?: string;
   key?: string;
   signature?: string;
+}
+
+/** This package's version, from its package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 const out = (line: string): void => {
@@ -80,13 +89,33 @@ function needPath(relay: Relay): string {
 
 function tokenFor(relay: Relay, ttl: number, path = relay.path): string {
   if (relay.signature) return relay.signature;
-  if (!relay.keyName || !relay.key) throw new RelayArgumentError('give --key-name and --key (or a connection string with them)');
+  if (!relay.keyName && !relay.key) throw new RelayArgumentError('give --key-name and --key (or a connection string with them)');
+  if (!relay.keyName) throw new RelayArgumentError('--key is given without --key-name: give the rule\'s name too');
+  if (!relay.key) throw new RelayArgumentError('--key-name is given without --key: give the rule\'s key too');
   return createRelayToken(`http://${relay.host}/${path ?? ''}`, relay.keyName, relay.key, ttl);
+}
+
+/** What to tell someone whose listener failed with `err`, once; and whether to stop. */
+function describeFailure(err: RelayError, address: string): { line: string; stop: boolean } {
+  if (err.statusCode === 401 || err.statusCode === 403) {
+    return { line: `the relay refused the listener (${err.statusCode}): check the key, rule name or role. ${err.message}`, stop: true };
+  }
+  const cause = err.cause as NodeJS.ErrnoException | undefined;
+  if (cause?.code === 'ECONNREFUSED') {
+    const endpoint = parseRelayNamespace(address);
+    if (isLoopbackHost(endpoint.host)) {
+      return { line: `nothing answers at ${address}: is the emulator running on ${endpoint.port}? (npx hyco-relay-emulator --port ${endpoint.port}); retrying`, stop: false };
+    }
+  }
+  return { line: err.message, stop: false };
 }
 
 export function buildProgram(): Command {
   const program = new Command();
-  program.name('hyco-websocket').description('Azure Relay Hybrid Connections from a terminal: tokens, addresses, a listener and a sender.');
+  program
+    .name('hyco-websocket')
+    .description('Azure Relay Hybrid Connections from a terminal: tokens, addresses, a listener and a sender.')
+    .version(packageVersion(), '-V, --version', 'print the version');
 
   relayOptions(program.command('token').description('print a SAS token (for --path, or the whole namespace without one)')).action((flags: RelayFlags) => {
     out(tokenFor(resolveRelay(flags), flags.ttl));
@@ -114,15 +143,30 @@ export function buildProgram(): Command {
       server: createRelayListenUri(relay.address, path),
       token: () => tokenFor(relay, flags.ttl),
     });
-    server.on('online', () => out(`listening on "${path}" through ${relay.address}`));
-    server.on('connecting', (attempt: number, delay: number) => out(`reconnecting (attempt ${attempt + 1}, in ${delay} ms)`));
-    server.on('offline', (err?: Error) => {
-      if (err) {
-        out(`offline: ${err.message}`);
+    let lastFailure: string | undefined;
+    server.on('online', () => {
+      lastFailure = undefined;
+      out(`listening on "${path}" through ${relay.address}`);
+    });
+    server.on('connecting', (attempt: number, delay: number) => {
+      if (attempt > 0 && lastFailure === undefined) out(`reconnecting (attempt ${attempt + 1}, in ${delay} ms)`);
+    });
+    server.on('offline', (err?: RelayError) => {
+      if (!err) return;
+      // Said once: an error that ends the listener (404) is not repeated as "offline".
+      if (describeFailure(err, relay.address).line !== lastFailure) process.stderr.write(`hyco-websocket: ${err.message}\n`);
+      process.exitCode = 1;
+    });
+    server.on('error', (err: RelayError) => {
+      const { line, stop } = describeFailure(err, relay.address);
+      if (line === lastFailure) return;
+      lastFailure = line;
+      process.stderr.write(`hyco-websocket: ${line}\n`);
+      if (stop) {
         process.exitCode = 1;
+        void server.close();
       }
     });
-    server.on('error', (err: Error) => out(`error: ${err.message}`));
     server.on('request', (request) => {
       request.accept(request.requestedProtocols[0] ?? null, request.origin).then(
         (connection) => {

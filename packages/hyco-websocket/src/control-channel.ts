@@ -25,6 +25,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import type { ConnectionOptions } from 'node:tls';
 import createDebug from 'debug';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, Message } from 'websocket';
@@ -56,7 +57,7 @@ export interface ControlChannelOptions {
   connectTimeout: number;
   /** Reconnect delays, ms (the last repeats). */
   backoff: readonly number[];
-  tlsOptions?: object;
+  tlsOptions?: ConnectionOptions;
   /**
    * Whether an inline request must wait for its body before it is handed
    * over; when not (nobody handles HTTP), it is handed over at once, to be

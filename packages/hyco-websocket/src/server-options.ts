@@ -2,6 +2,7 @@
  * The relayed server's options: their types, defaults and checks, and the
  * listen address they name.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { RelayArgumentError } from './errors';
 import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID } from './protocol/constants';
 import { DEFAULT_BACKOFF_MS } from './backoff';
@@ -43,8 +44,8 @@ export interface HybridConnectionsWebSocketServerOptions {
   disableNagleAlgorithm?: boolean;
   /** Ignore X-Forwarded-For for remoteAddress. Default false. */
   ignoreXForwardedFor?: boolean;
-  /** TLS options for connections to the relay (e.g. `ca` for an emulator's certificate). */
-  tlsOptions?: object;
+  /** TLS options for connections to the relay, as Node's `tls.connect` takes them (e.g. `ca` for an emulator's certificate). */
+  tlsOptions?: ConnectionOptions;
   /**
    * How the control channel is kept alive: `ping` (reopen it when a ping goes
    * unanswered), `pong` (unsolicited pongs, never answered; a dead path is

@@ -86,3 +86,60 @@ test('listen and send talk through the emulator; listen stops on Ctrl-C', async 
   const code = await new Promise((resolve) => listener.once('exit', resolve));
   assert.equal(code, 0);
 });
+
+/** Runs a CLI command until it exits (or `ms` passes: then it is killed); resolves with its code and output. */
+function runFor(args, ms) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+test('listen stops with a clear message and a non-zero exit when the relay refuses its key (401), said once', async (t) => {
+  const relay = await startRelay(t);
+  const wrong = relay.connectionString().replace(/SharedAccessKey=[^;]+/, 'SharedAccessKey=d3Jvbmcta2V5');
+  const run = await runFor(['listen', '-c', `${wrong};EntityPath=echo`], 10000);
+  assert.equal(run.code, 1, `exited by itself (${run.signal ?? run.code})`);
+  assert.match(run.stderr, /refused the listener \(401\): check the key, rule name or role/);
+  assert.equal(run.stderr.match(/refused the listener/g).length, 1);
+  assert.equal(run.stderr.includes('d3Jvbmcta2V5'), false, 'the key is never printed');
+});
+
+test('listen against a loopback port where nothing listens asks whether the emulator is running, once, and keeps trying', async () => {
+  const net = require('node:net');
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: p } = probe.address();
+      probe.close(() => resolve(p));
+    });
+  });
+  const run = await runFor(['listen', '--namespace', `ws://127.0.0.1:${port}`, '--key-name', 'R', '--key', KEY, '--path', 'echo'], 3000);
+  assert.equal(run.signal, 'SIGKILL', 'it keeps retrying (the emulator may start later)');
+  assert.match(run.stderr, new RegExp(`is the emulator running on ${port}\\?`));
+  assert.equal(run.stderr.match(/is the emulator running/g).length, 1, 'said once, not on every retry');
+});
+
+test('listen on a hybrid connection that does not exist says so once and exits 1', async (t) => {
+  const relay = await startRelay(t);
+  const run = await runFor(['listen', '-c', `${relay.connectionString()};EntityPath=nosuch`], 10000);
+  assert.equal(run.code, 1);
+  assert.equal(run.stderr.match(/404/g)?.length, 1, run.stderr);
+});
+
+test('--version prints the package version; --key without --key-name says which is missing', () => {
+  const version = cli(['--version']);
+  assert.equal(version.status, 0);
+  assert.equal(version.stdout.trim(), require('hyco-websocket/package.json').version);
+  assert.match(cli(['token', '--namespace', 'ns.example', '--key', KEY]).stderr, /--key is given without --key-name/);
+  assert.match(cli(['token', '--namespace', 'ns.example', '--key-name', 'R']).stderr, /--key-name is given without --key/);
+  const emulator = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'relay-emulator', 'bin', 'hyco-relay-emulator.js'), '--version'], { encoding: 'utf8' });
+  assert.equal(emulator.stdout.trim(), require('hyco-relay-emulator/package.json').version);
+});

@@ -84,3 +84,23 @@ test('missing or wrongly typed arguments throw TypeError naming the argument', (
   assert.throws(() => createRelayToken('http://ns/a', 'r', 'k', -5), { name: 'TypeError', message: /"expirationSeconds"/ });
   assert.throws(() => createRelayToken('http://ns/a', 'r', 'k', 'soon'), { name: 'TypeError', message: /"expirationSeconds"/ });
 });
+
+test('createRelayToken and appendRelayToken take every form the URI helpers take, and refuse a malformed resource with a TypeError', () => {
+  const { createRelayToken, appendRelayToken, parseRelayToken, createRelayListenUri, createRelaySendUri } = require('hyco-websocket');
+  const resource = (uri) => decodeURIComponent(parseRelayToken(createRelayToken(uri, 'rule', 'key')).rawResource);
+  // One pattern for Azure and the emulator: the listen or send URI itself.
+  for (const ns of ['contoso.servicebus.windows.net', 'ws://127.0.0.1:9030', 'wss://contoso.servicebus.windows.net']) {
+    const host = ns.replace(/^\w+:\/\//, '').replace(/:\d+$/, '');
+    assert.equal(resource(createRelayListenUri(ns, 'hyco')), `http://${host}/hyco`);
+    assert.equal(resource(createRelaySendUri(ns, 'hyco')), `http://${host}/hyco`);
+    assert.equal(resource(ns), `http://${host}/`, 'a namespace or endpoint gives a namespace-wide token');
+  }
+  assert.equal(resource('contoso.servicebus.windows.net/hyco'), 'http://contoso.servicebus.windows.net/hyco');
+  assert.equal(resource('localhost:9030/hyco'), 'http://localhost/hyco');
+  assert.equal(resource('sb://contoso.servicebus.windows.net/'), 'http://contoso.servicebus.windows.net/');
+  // The README's old pattern with an emulator endpoint gave a token for no entity; now it is refused.
+  for (const bad of ['http://ws://127.0.0.1:9030/hyco', 'http://x//y', 'ftp://x/y', 'http:///x', 'http:x', 'http://user:pw@x/y']) {
+    assert.throws(() => createRelayToken(bad, 'rule', 'key'), { name: 'TypeError', code: 'ERR_HYCO_INVALID_ARGUMENT', message: /"uri" argument is not an address a token can be made for/ }, bad);
+    assert.throws(() => appendRelayToken(bad, 'rule', 'key'), { name: 'TypeError', code: 'ERR_HYCO_INVALID_ARGUMENT' }, bad);
+  }
+});

@@ -20,21 +20,52 @@ export interface SasToken {
   keyName: string;
 }
 
+/** Schemes a resource may be given with (`sb` as in connection strings). */
+const RESOURCE_SCHEMES = new Set(['http:', 'https:', 'ws:', 'wss:', 'sb:']);
+
 /**
  * Normalises an entity URI to the form a SAS token signs:
  * `http://{host}/{path}`, scheme http, no port, no query, no fragment and
- * no `$hc/` segment. A bare `host/path` (no scheme) is accepted.
+ * no `$hc/` segment. Takes every form the URI helpers take and make: a host
+ * name (the whole namespace), an endpoint such as `ws://127.0.0.1:9030`
+ * (likewise), an entity address (`http://ns/hyco`, `ns/hyco`), or a full
+ * listen or send URI (`wss://ns:443/$hc/hyco?sb-hc-action=listen`).
+ * Throws a `TypeError` (`ERR_HYCO_INVALID_ARGUMENT`) for anything else,
+ * such as two addresses run together (`http://ws://127.0.0.1:9030/hyco`),
+ * which would give a token for no entity at all.
  */
 export function normalizeResource(uri: string): string {
-  const url = parseLoose(uri, 'uri');
-  const path = url.pathname.replace(/^\/\$hc(\/|$)/i, '/');
-  return `http://${url.hostname}${path}`;
+  const trimmed = uri.trim();
+  // A scheme, unless it is a host followed by its port (`localhost:9030/hyco`).
+  const scheme = /^([a-z][a-z0-9+.-]*):(?!\d+(?:[/?#]|$))/i.exec(trimmed);
+  if (scheme && !trimmed.slice(scheme[0].length).startsWith('//')) throw badResource('a scheme must be followed by //');
+  if (scheme && !RESOURCE_SCHEMES.has(`${scheme[1].toLowerCase()}:`)) {
+    throw badResource(`the scheme "${scheme[1].slice(0, 10)}" is not one of http, https, ws, wss or sb`);
+  }
+  const rest = scheme ? trimmed.slice(scheme[0].length + 2) : trimmed;
+  const pathAndMore = rest.replace(/^[^/?#]*/, '');
+  const authority = rest.slice(0, rest.length - pathAndMore.length);
+  if (!authority) throw badResource('it has no host name');
+  if (authority.includes('@')) throw badResource('it must not carry credentials');
+  const path = pathAndMore.replace(/[?#].*$/s, '');
+  if (/:\/\//.test(pathAndMore.replace(/[?#].*$/s, '')) || path.includes('//')) {
+    throw badResource('it looks like two addresses run together (use the URI helpers\' result, or a host name, as it is)');
+  }
+  const url = parseLoose(trimmed, 'uri');
+  const entity = url.pathname.replace(/^\/\$hc(\/|$)/i, '/');
+  return `http://${url.hostname}${entity}`;
+}
+
+function badResource(why: string): RelayArgumentError {
+  return new RelayArgumentError(`The "uri" argument is not an address a token can be made for: ${why}`);
 }
 
 /**
  * Creates a SAS token for `uri`, valid `expirationSeconds` from now.
  *
- * @param uri the entity (or namespace) URI; any scheme, port or query
+ * @param uri the entity or namespace: a host name, an endpoint
+ *   (`ws://127.0.0.1:9030`), an entity address, or a listen/send URI from
+ *   the URI helpers (see `normalizeResource`)
  * @param ruleName the shared access rule (`skn`)
  * @param key the rule's key, used as given (its UTF-8 bytes key the HMAC)
  * @param expirationSeconds lifetime in seconds; default 3600

@@ -40,3 +40,36 @@ void config;
 void server;
 void new client();
 void appendRelayToken('wss://ns/$hc/a', 'rule', 'key');
+
+// Options: tlsOptions are Node's TLS connection options; the keepalive mode is a union.
+const withTls = new relayedServer({
+  server: createRelayListenUri('wss://127.0.0.1:9443', 'echo'),
+  token: 'SharedAccessSignature sr=x&sig=y&se=1&skn=z',
+  tlsOptions: { ca: '-----BEGIN CERTIFICATE-----', servername: 'localhost', minVersion: 'TLSv1.2' },
+  controlChannelKeepalive: 'pong',
+});
+// @ts-expect-error: a certificate authority is text or bytes, not a number
+void new relayedServer({ server: 'wss://x/$hc/a', token: 't', tlsOptions: { ca: 42 } });
+// @ts-expect-error: not a keepalive mode
+void new relayedServer({ server: 'wss://x/$hc/a', token: 't', controlChannelKeepalive: 'shout' });
+const mode: 'auto' | 'ping' | 'pong' = withTls.controlChannelKeepalive;
+void mode;
+
+// The emulator's events are typed too.
+import { RelayEmulator } from 'hyco-relay-emulator';
+import type { RelayActivity } from 'hyco-relay-emulator';
+async function emulator(): Promise<void> {
+  const relay = await RelayEmulator.start({ hybridConnections: ['echo'], listenerPings: 'close' });
+  relay.on('activity', (a) => {
+    const typed: RelayActivity = a;
+    const kind: 'listener-online' | 'listener-offline' | 'listener-error' | 'sender-accepted' | 'sender-rejected' | 'sender-timed-out' | 'connection-closed' | 'refused' = a.type;
+    void typed;
+    void kind;
+    // @ts-expect-error: activity carries no payload
+    void a.payload;
+  });
+  // @ts-expect-error: not an emulator event
+  relay.on('bogus', () => undefined);
+  await relay.close();
+}
+void emulator;
