@@ -86,14 +86,20 @@ function join(ctx: RelayContext, sender: PendingSender, req: IncomingMessage, so
   writeSwitchingProtocols(socket, req, negotiated);
   writeSwitchingProtocols(sender.socket, sender.req, [...negotiated, ...extraResponseHeaders(req)]);
   const entity = sender.entity;
-  const relay = new FrameRelay(sender.socket, socket, {
-    onClosed: (r) => {
-      entity.relays.delete(r);
-      ctx.namespace.relays.delete(r);
-      debug('relayed connection %s closed', sender.id);
-      ctx.report({ type: 'connection-closed', path: entity.path, id: sender.id });
+  const relay = new FrameRelay(
+    sender.socket,
+    socket,
+    {
+      onClosed: (r) => {
+        entity.relays.delete(r);
+        ctx.namespace.relays.delete(r);
+        debug('relayed connection %s closed', sender.id);
+        ctx.report({ type: 'connection-closed', path: entity.path, id: sender.id });
+      },
     },
-  });
+    ctx.namespace.totals,
+    { id: sender.id, path: entity.path, since: Date.now() },
+  );
   entity.relays.add(relay);
   ctx.namespace.relays.add(relay);
   ctx.namespace.totals.sendersAccepted++;

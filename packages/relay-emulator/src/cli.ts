@@ -4,6 +4,7 @@
  * listener and connection (never a payload, key or token).
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RelayEmulator } from './emulator';
 import type { RelayActivity } from './emulator';
@@ -110,6 +111,7 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   program
     .name('hyco-relay-emulator')
     .description('A local Azure Relay Hybrid Connections emulator (service side), for development and tests.')
+    .version((JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version, '-V, --version', 'print the version')
     .option('--host <host>', 'address to bind (default 127.0.0.1; anything else is reachable from other machines)')
     .option('-p, --port <port>', 'port to listen on (0 = any free port)', integer('--port'), DEFAULT_CLI_PORT)
     .option('--hybrid-connection <name>', 'create a hybrid connection (repeatable)', collect, [])
@@ -132,21 +134,10 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   const flags = program.opts<CliFlags>();
   const options = optionsFromFlags(flags);
   const relay = await RelayEmulator.start(options);
-  // A closed stdout (e.g. piped into `head`) ends the emulator quietly.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') void relay.close().then(() => process.exit(0));
-  });
   const out = (line: string) => {
     if (process.stdout.writable) process.stdout.write(`${line}\n`);
   };
-  out(`hyco-relay-emulator listening on ${relay.endpoint}`);
-  const scheme = relay.endpoint.startsWith('wss') ? 'https' : 'http';
-  out(`runtime information:  ${scheme}://${relay.endpoint.split('://')[1]}/`);
-  for (const hc of relay.stats().hybridConnections) out(`hybrid connection:    ${hc.path}${hc.requiresClientAuthorization ? '' : ' (anonymous senders)'}`);
-  if (options.autoCreate) out('hybrid connections:   created on first listen (--auto-create)');
-  out(`connection string:    ${relay.connectionString()}`);
-  if (!options.rules) out('(the key above is random and shown once; pass --key to fix it)');
-  if (!flags.quiet) relay.on('activity', (a: RelayActivity) => out(describe(a)));
+  // Ctrl-C is handled before anything is printed: one that follows the first lines at once is never missed.
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -159,6 +150,18 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // A closed stdout (e.g. piped into `head`) ends the emulator quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') void relay.close().then(() => process.exit(0));
+  });
+  out(`hyco-relay-emulator listening on ${relay.endpoint}`);
+  const scheme = relay.endpoint.startsWith('wss') ? 'https' : 'http';
+  out(`dashboard:            ${scheme}://${relay.endpoint.split('://')[1]}/`);
+  for (const hc of relay.stats().hybridConnections) out(`hybrid connection:    ${hc.path}${hc.requiresClientAuthorization ? '' : ' (anonymous senders)'}`);
+  if (options.autoCreate) out('hybrid connections:   created on first listen (--auto-create)');
+  out(`connection string:    ${relay.connectionString()}`);
+  if (!options.rules) out('(the key above is random and shown once; pass --key to fix it)');
+  if (!flags.quiet) relay.on('activity', (a: RelayActivity) => out(describe(a)));
   return relay;
 }
 

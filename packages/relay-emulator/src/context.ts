@@ -19,36 +19,28 @@ import type { ResolvedOptions, SharedAccessRule } from './options';
 import type { RendezvousTable } from './rendezvous';
 import type { RequestTarget } from './request-target';
 import { printable, safeDebug, statusText } from './tracking';
+import type { RelayActivity } from './activity';
+
+export type { RelayActivity } from './activity';
 
 const debug = safeDebug('hyco-relay-emulator:gateway');
-
-/** What the emulator reports through its `activity` event (no secrets, no payloads; client strings made printable). */
-export interface RelayActivity {
-  type:
-    | 'listener-online'
-    | 'listener-offline'
-    | 'listener-error'
-    | 'sender-accepted'
-    | 'sender-rejected'
-    | 'sender-timed-out'
-    | 'connection-closed'
-    | 'refused';
-  /** The hybrid connection, when known. */
-  path: string;
-  /** Tracking id of the listener or connection. */
-  id: string;
-  /** HTTP status or close code, where one applies. */
-  status?: number;
-  /** Why, for refusals and listener errors. */
-  detail?: string;
-}
 
 /** The result of an authorization, with where the token came from. */
 export type Authorization = AuthResult & { credential: RelayCredential };
 
+/** How many recent activity entries are kept for the dashboard. */
+const RECENT_ACTIVITY = 100;
+
+/** An activity entry with the time it happened. */
+export type TimedActivity = RelayActivity & { time: string };
+
 export class RelayContext {
   /** True once close() has begun. */
   closing = false;
+  /** The latest activity, newest last (already made printable). */
+  readonly recent: TimedActivity[] = [];
+  /** Called after each reported activity (the dashboard's live updates). */
+  onActivity: (() => void) | undefined;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -65,7 +57,10 @@ export class RelayContext {
     const safe: RelayActivity = { type: activity.type, path: printable(activity.path), id: printable(activity.id) };
     if (activity.status !== undefined) safe.status = activity.status;
     if (activity.detail !== undefined) safe.detail = printable(activity.detail, 300);
+    this.recent.push({ ...safe, time: new Date().toISOString() });
+    if (this.recent.length > RECENT_ACTIVITY) this.recent.shift();
     this.emitActivity(safe);
+    this.onActivity?.();
   }
 
   /** Counts, logs and reports a refused request (WebSocket handshake or HTTP). */

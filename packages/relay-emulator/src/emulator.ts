@@ -19,7 +19,7 @@ import { ACTION_ACCEPT, ACTION_CONNECT, ACTION_LISTEN, ACTION_REQUEST, MAX_HEADE
 import { handleAccept, rendezvousTimedOut } from './accept';
 import { handleConnect } from './connect';
 import { RelayContext } from './context';
-import type { RelayActivity } from './context';
+import type { RelayActivity } from './activity';
 import { CLOSE_ENTITY_GONE, CLOSE_SERVICE_FAULT } from './control-channel';
 import { isAnswered, writeFailure } from './handshake';
 import { HttpExchanges } from './http-exchange';
@@ -27,7 +27,8 @@ import { handleHttpRendezvous } from './http-rendezvous';
 import { handleHttpRequest } from './http-request';
 import { handleListen } from './listen';
 import { Namespace } from './namespace';
-import type { HybridConnectionStats, RelayEmulatorStats } from './namespace';
+import type { HybridConnectionStats, RelayEmulatorStats } from './stats';
+import { Dashboard, snapshot, wantsPage } from './dashboard';
 import { checkHybridConnection, checkPath, resolveOptions } from './options';
 import type { HybridConnectionOptions, RelayEmulatorOptions, ResolvedOptions, SharedAccessRule } from './options';
 import { RendezvousTable } from './rendezvous';
@@ -36,8 +37,8 @@ import type { RequestTarget } from './request-target';
 import { selfSignedCertificate } from './tls';
 import { safeDebug, statusText } from './tracking';
 
-export type { RelayActivity } from './context';
-export type { HybridConnectionStats, RelayEmulatorStats } from './namespace';
+export type { RelayActivity } from './activity';
+export type { HybridConnectionStats, RelayEmulatorStats } from './stats';
 
 const debug = safeDebug('hyco-relay-emulator:gateway');
 
@@ -63,6 +64,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   private readonly sockets = new Set<Duplex>();
   private closing: Promise<void> | undefined;
   private boundPort = 0;
+  private readonly dashboard: Dashboard;
 
   /** Starts an emulator and resolves once it listens. */
   static async start(options: RelayEmulatorOptions = {}): Promise<RelayEmulator> {
@@ -93,6 +95,8 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', (activity) => {
       if (this.listenerCount('activity') > 0) this.emit('activity', activity);
     });
+    this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent));
+    this.ctx.onActivity = () => this.dashboard.notify();
     const serverOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: options.handshakeTimeoutMs,
@@ -203,6 +207,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
 
   private async shutdown(): Promise<void> {
     this.ctx.closing = true;
+    this.dashboard.close();
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const sender of this.ctx.rendezvous.drain()) writeFailure(sender.socket, 503, 'The relay is shutting down');
     for (const exchange of this.ctx.http.all()) exchange.fail(503, 'ServiceUnavailable: the relay is shutting down');
@@ -334,11 +339,17 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
 
   private onHttpRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && (path === '/' || path === '/$status')) {
-      const body = JSON.stringify({ service: 'hyco-relay-emulator', endpoint: this.endpoint, ...this.stats() }, null, 2);
-      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
-      res.end(body);
-      return undefined;
+    if (req.method === 'GET') {
+      // The emulator's own pages: the dashboard for browsers, runtime information as JSON.
+      if (path === '/' && wantsPage(req)) return void this.dashboard.page(res);
+      if (path === '/$dashboard.js') return void this.dashboard.script(res);
+      if (path === '/$events') return void this.dashboard.events(req, res);
+      if (path === '/' || path === '/$status') {
+        const body = JSON.stringify({ service: 'hyco-relay-emulator', endpoint: this.endpoint, ...this.stats() }, null, 2);
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end(body);
+        return undefined;
+      }
     }
     const refuse = (status: number, what: string, t: { trackingId: string; hostname: string }, where = '') => {
       this.ctx.noteRefusal(status, what, t.trackingId, where);

@@ -37,10 +37,12 @@ class Direction extends FrameParser {
   /** The relay wrote its own close frame this way: nothing more is forwarded. */
   sealed = false;
   bytes = 0;
+  messages = 0;
 
   constructor(
     readonly name: Side,
     private readonly to: Duplex,
+    private readonly counters: TrafficCounters,
   ) {
     super();
   }
@@ -53,6 +55,7 @@ class Direction extends FrameParser {
 
   protected onPayload(slice: Buffer): void {
     this.bytes += slice.length;
+    this.counters.bytesRelayed += slice.length;
     const header = this.pendingHeader;
     if (!header) {
       this.to.write(slice);
@@ -71,6 +74,11 @@ class Direction extends FrameParser {
     this.flushHeader();
     // Closed only once the whole close frame has been passed on.
     if (header.opcode === OP_CLOSE) this.closed = true;
+    else if (header.fin && header.opcode < OP_CLOSE) {
+      // The last frame of a data message: one message relayed.
+      this.messages++;
+      this.counters.messagesRelayed++;
+    }
   }
 
   protected override onChunkEnd(): void {
@@ -83,6 +91,22 @@ class Direction extends FrameParser {
     this.to.write(this.pendingHeader);
     this.pendingHeader = undefined;
   }
+}
+
+/** Totals every relay adds to as it goes. */
+export interface TrafficCounters {
+  messagesRelayed: number;
+  bytesRelayed: number;
+}
+
+/** What a relayed connection is, for reports. */
+export interface RelayInfo {
+  /** The connection's tracking id. */
+  id: string;
+  /** Its hybrid connection. */
+  path: string;
+  /** When it was joined, ms since the epoch. */
+  since: number;
 }
 
 export interface FrameRelayEvents {
@@ -102,9 +126,11 @@ export class FrameRelay {
     private readonly sender: Duplex,
     private readonly listener: Duplex,
     private readonly events: FrameRelayEvents,
+    counters: TrafficCounters = { messagesRelayed: 0, bytesRelayed: 0 },
+    readonly info: RelayInfo = { id: '', path: '', since: Date.now() },
   ) {
-    this.toListener = new Direction('sender', listener);
-    this.toSender = new Direction('listener', sender);
+    this.toListener = new Direction('sender', listener, counters);
+    this.toSender = new Direction('listener', sender, counters);
     this.wire(sender, listener, this.toListener);
     this.wire(listener, sender, this.toSender);
   }
@@ -112,6 +138,11 @@ export class FrameRelay {
   /** Bytes of payload relayed: sender to listener, listener to sender. */
   get bytes(): { toListener: number; toSender: number } {
     return { toListener: this.toListener.bytes, toSender: this.toSender.bytes };
+  }
+
+  /** Whole data messages relayed, both ways. */
+  get messages(): number {
+    return this.toListener.messages + this.toSender.messages;
   }
 
   /** Feeds bytes that arrived with a handshake before the relay took over. */

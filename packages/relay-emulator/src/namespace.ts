@@ -5,36 +5,25 @@
  */
 import type { FrameRelay } from './frame-relay';
 import { HybridConnection } from './hybrid-connection';
+import { printable } from './tracking';
 import type { HybridConnectionOptions } from './options';
+import type { HybridConnectionStats, RelayEmulatorStats, RelayEmulatorTotals } from './stats';
 
-export interface HybridConnectionStats {
-  path: string;
-  requiresClientAuthorization: boolean;
-  listeners: number;
-  pendingSenders: number;
-  relayedConnections: number;
-}
-
-export interface RelayEmulatorTotals {
-  listenersAccepted: number;
-  sendersAccepted: number;
-  sendersRejected: number;
-  sendersTimedOut: number;
-  handshakesRefused: number;
-}
-
-export interface RelayEmulatorStats {
-  hybridConnections: HybridConnectionStats[];
-  /** Relayed connections open right now, whatever became of their hybrid connection. */
-  relayedConnections: number;
-  totals: RelayEmulatorTotals;
-}
+export type { HybridConnectionStats, RelayEmulatorStats, RelayEmulatorTotals } from './stats';
 
 export class Namespace {
   private readonly entities = new Map<string, HybridConnection>();
   /** Every relayed connection that is open. */
   readonly relays = new Set<FrameRelay>();
-  readonly totals: RelayEmulatorTotals = { listenersAccepted: 0, sendersAccepted: 0, sendersRejected: 0, sendersTimedOut: 0, handshakesRefused: 0 };
+  readonly totals: RelayEmulatorTotals = {
+    listenersAccepted: 0,
+    sendersAccepted: 0,
+    sendersRejected: 0,
+    sendersTimedOut: 0,
+    handshakesRefused: 0,
+    messagesRelayed: 0,
+    bytesRelayed: 0,
+  };
 
   /** Adds a hybrid connection; throws `ERR_HYCO_ENTITY_EXISTS` when the path is taken. */
   add(options: HybridConnectionOptions): HybridConnection {
@@ -97,6 +86,7 @@ export class Namespace {
       path: entity.path,
       requiresClientAuthorization: entity.requiresClientAuthorization,
       listeners: entity.listeners.size,
+      listenerIds: [...entity.listeners].map((l) => printable(l.trackingId)),
       pendingSenders: entity.pendingSenders,
       relayedConnections: entity.relays.size,
     };

@@ -124,6 +124,7 @@ test('createHybridConnection adds an entity and refuses a duplicate or bad path'
     path: 'fresh',
     requiresClientAuthorization: false,
     listeners: 0,
+    listenerIds: [],
     pendingSenders: 0,
     relayedConnections: 0,
   });
