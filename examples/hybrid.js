@@ -1,15 +1,18 @@
 'use strict';
 // The hybrid scenario: one chat handler serves a local `websocket.server`
-// on its own HTTP port and a `relayedServer` through Azure Relay at once,
-// and the HTTP server hands out a web page that joins through the relay.
+// on its own HTTP port and a `relayedServer` through Azure Relay at once.
+// The HTTP server hands out a page with two panes side by side, one joining
+// locally and one through the relay, that shows which path each message
+// took and the relay's live state.
 //
 //   node examples/hybrid.js                          # against the local emulator
-//   node examples/hybrid.js --connection-string "Endpoint=sb://...;EntityPath=chat"
+//   node examples/hybrid.js --connection-string "Endpoint=sb://...;EntityPath=chat" \
+//                           --sender-connection-string "Endpoint=sb://...;SharedAccessKeyName=SendOnly;..."
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
 const WebSocket = require('hyco-websocket');
-const { relayConfig, tokenFor, flag } = require('./relay-config');
+const { relayConfig, tokenFor, flag, wrongEmulatorHint } = require('./relay-config');
 const { startLocalRelay } = require('./local-relay');
 
 const PAGE = fs.readFileSync(path.join(__dirname, 'web', 'index.html'));
@@ -18,10 +21,13 @@ const SCRIPT = fs.readFileSync(path.join(__dirname, 'web', 'chat.js'));
 const PAGE_TOKEN_TTL = 600;
 
 /**
- * Starts the chat: returns { httpPort, localUri, pageUrl, sendUri, relayed, close() }.
- * `settings` is a parsed connection string; `path` the hybrid connection.
+ * Starts the chat: returns { httpPort, localUri, pageUrl, sendUri(), relayed, close() }.
+ * `settings` is the parsed listener connection string, `senderSettings` a
+ * parsed Send-only one (the page's tokens come only from it; without it the
+ * page joins locally only), `path` the hybrid connection, `dashboardUrl` the
+ * emulator's dashboard when there is one.
  */
-async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0.0.1', log = () => {} }) {
+async function startHybrid({ settings, senderSettings, path: hcPath, httpPort = 0, host = '127.0.0.1', dashboardUrl, log = () => {} }) {
   const clients = new Map();
   let counter = 0;
 
@@ -35,7 +41,7 @@ async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0
     const joined = (connection) => {
       if (connection instanceof Error) return log(`accept failed: ${connection.message}`);
       const name = `${via}-${++counter}`;
-      clients.set(connection, name);
+      clients.set(connection, { name, via });
       log(`${name} joined (${request.remoteAddress})`);
       connection.sendUTF(JSON.stringify({ system: 'welcome', you: name, via }));
       connection.on('message', (message) => {
@@ -47,13 +53,36 @@ async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0
       });
     };
     const protocol = request.requestedProtocols.includes('chat') ? 'chat' : null;
-    const result = request.accept(protocol, request.origin, null, via === 'relay' ? joined : undefined);
-    if (via === 'local') joined(result);
+    if (via === 'local') joined(request.accept(protocol, request.origin));
+    else request.accept(protocol, request.origin).then(joined, joined);
   }
 
-  const tokenFn = tokenFor(settings, hcPath);
+  /** The page's address through the relay, with a Send-only token; or why there is none. */
+  function pageRelay() {
+    if (!senderSettings) {
+      return { sendUri: null, reason: 'No Send-only connection string was given (--sender-connection-string or HYCO_SENDER_CONNECTION_STRING), so this page gets no relay token: a Listen or Manage key must never reach a browser.' };
+    }
+    const base = WebSocket.createRelaySendUri(senderSettings.address, hcPath);
+    if (senderSettings.sharedAccessSignature) return { sendUri: `${base}&sb-hc-token=${encodeURIComponent(senderSettings.sharedAccessSignature)}`, reason: null };
+    return { sendUri: WebSocket.appendRelayToken(base, senderSettings.sharedAccessKeyName, senderSettings.sharedAccessKey, PAGE_TOKEN_TTL), reason: null };
+  }
+
+  function state() {
+    const counts = { local: 0, relay: 0 };
+    for (const { via } of clients.values()) counts[via]++;
+    return {
+      relay: { online: relayed.isOnline, address: settings.address, path: hcPath, keepalive: relayed.controlChannelKeepalive, lastError: relayed.lastError?.message ?? null },
+      clients: counts,
+      dashboard: dashboardUrl ?? null,
+    };
+  }
+
   const httpServer = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
+    const json = (value) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      res.end(JSON.stringify(value));
+    };
     if (url.pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(PAGE);
@@ -61,18 +90,14 @@ async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0
       res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
       res.end(SCRIPT);
     } else if (url.pathname === '/relay.json') {
-      // A short-lived send token in the URI: browsers cannot set headers.
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-      res.end(JSON.stringify({ sendUri: pageSendUri(), path: hcPath }));
+      // Browsers cannot set headers on a WebSocket: a short-lived Send-only token goes in the URI.
+      json({ ...pageRelay(), path: hcPath, localUri: `ws://${req.headers.host}/` });
+    } else if (url.pathname === '/state.json') {
+      json(state());
     } else {
       res.writeHead(404).end();
     }
   });
-  function pageSendUri() {
-    const base = WebSocket.createRelaySendUri(settings.address, hcPath);
-    if (settings.sharedAccessKey) return WebSocket.appendRelayToken(base, settings.sharedAccessKeyName, settings.sharedAccessKey, PAGE_TOKEN_TTL);
-    return `${base}&sb-hc-token=${encodeURIComponent(tokenFn())}`;
-  }
   // The port asked for, or the next free one.
   for (let candidate = httpPort; ; candidate++) {
     try {
@@ -94,12 +119,23 @@ async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0
 
   const relayed = new WebSocket.relayedServer({
     server: WebSocket.createRelayListenUri(settings.address, hcPath),
-    token: tokenFn,
+    token: tokenFor(settings, hcPath),
   });
   relayed.on('request', (request) => onRequest(request, 'relay'));
   relayed.on('error', (err) => log(`relay: ${err.message}`));
   await new Promise((resolve, reject) => {
-    relayed.once('online', resolve);
+    const refused = (err) => {
+      // A refused key will not fix itself: stop at once rather than retry for ever.
+      if (err.statusCode !== 401 && err.statusCode !== 403) return;
+      relayed.off('error', refused);
+      void relayed.close();
+      reject(err);
+    };
+    relayed.on('error', refused);
+    relayed.once('online', () => {
+      relayed.off('error', refused);
+      resolve();
+    });
     relayed.once('offline', (err) => reject(err ?? new Error('the relayed server went offline')));
   });
 
@@ -107,50 +143,89 @@ async function startHybrid({ settings, path: hcPath, httpPort = 0, host = '127.0
     httpPort: port,
     localUri: `ws://${host}:${port}/`,
     pageUrl: `http://${host}:${port}/`,
-    sendUri: pageSendUri,
+    sendUri: () => pageRelay().sendUri,
     relayed,
     async close() {
       for (const connection of clients.keys()) connection.close();
       local.shutDown();
       await relayed.close();
-      await new Promise((resolve) => httpServer.close(resolve));
+      // Browsers keep idle keep-alive connections open: end them now rather than wait for them.
+      const closed = new Promise((resolve) => httpServer.close(resolve));
       httpServer.closeAllConnections();
+      await closed;
     },
   };
+}
+
+/** Starts the relay (unless given one) and the chat, and prints where to go: { app, relay }. */
+async function startChat(argv, reuseRelay, out) {
+  let config = relayConfig(argv, process.env, 'chat');
+  let relay;
+  let senderConnectionString = flag(argv, 'sender-connection-string') || process.env.HYCO_SENDER_CONNECTION_STRING || undefined;
+  let dashboardUrl;
+  let emulatorPort;
+  if (config.local) {
+    const local = await startLocalRelay({ port: Number(flag(argv, 'emulator-port') ?? 9030), reuse: reuseRelay });
+    relay = local.relay;
+    emulatorPort = local.port;
+    config = relayConfig(['--connection-string', local.connectionString, '--path', config.path]);
+    senderConnectionString = local.senderConnectionString;
+    dashboardUrl = `http://127.0.0.1:${local.port}/`;
+    out(`relay emulator:     ${config.settings.address}${local.reused ? ' (already running)' : ' (started here)'}`);
+    out(`relay dashboard:    ${dashboardUrl}`);
+    out(`connection string:  ${local.connectionString}`);
+  } else {
+    out(`relay:              ${config.settings.address} (from the connection string)`);
+  }
+  const senderSettings = senderConnectionString ? WebSocket.parseConnectionString(senderConnectionString) : undefined;
+  let app;
+  try {
+    app = await startHybrid({
+      settings: config.settings,
+      senderSettings,
+      path: config.path,
+      httpPort: Number(flag(argv, 'http-port') ?? 8080),
+      dashboardUrl,
+      log: (l) => out(`  ${l}`),
+    });
+  } catch (err) {
+    if (relay) await relay.close();
+    if (config.local && err.statusCode === 401) throw new Error(wrongEmulatorHint(emulatorPort), { cause: err });
+    throw err;
+  }
+  out(`hybrid connection:  ${config.path}`);
+  out(`web page:           ${app.pageUrl}   (two panes: one joins locally, one through the relay)`);
+  out(`local WebSocket:    ${app.localUri}`);
+  if (senderConnectionString) {
+    out(`through the relay:  npx hyco-websocket send --connection-string '${senderConnectionString}' --path ${config.path}`);
+  } else {
+    out('through the relay:  (give --sender-connection-string, a Send-only connection string, to let the page and senders join through the relay)');
+  }
+  out('                    Ctrl-C stops everything');
+  return { app, relay };
 }
 
 /** Runs the chat from the command line; `npm start` runs this too. */
 async function main(argv = process.argv.slice(2), { reuseRelay = true } = {}) {
   const out = (line) => process.stdout.write(`${line}\n`);
-  let config = relayConfig(argv, process.env, 'chat');
-  let relay;
-  if (config.local) {
-    const emulatorPort = Number(flag(argv, 'emulator-port') ?? 9030);
-    const local = await startLocalRelay({ port: emulatorPort, reuse: reuseRelay });
-    relay = local.relay;
-    config = relayConfig(['--connection-string', local.connectionString, '--path', config.path]);
-    out(`relay emulator:     ${config.settings.address}${local.reused ? ' (already running)' : ' (started here)'}`);
-    out(`connection string:  ${local.connectionString}`);
-  } else {
-    out(`relay:              ${config.settings.address} (from the connection string)`);
-  }
-  const app = await startHybrid({ settings: config.settings, path: config.path, httpPort: Number(flag(argv, 'http-port') ?? 8080), log: (l) => out(`  ${l}`) });
-  out(`hybrid connection:  ${config.path}`);
-  out(`web page:           ${app.pageUrl}   (joins through the relay)`);
-  out(`local WebSocket:    ${app.localUri}`);
-  out(`relayed WebSocket:  npx wscat -c '${app.sendUri()}'`);
-  out('                    (that URI carries a token valid for 10 minutes; Ctrl-C stops everything)');
+  let running;
+  const starting = startChat(argv, reuseRelay, out).then((r) => (running = r));
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
     out('shutting down');
-    await app.close();
-    if (relay) await relay.close();
+    // A Ctrl-C while the chat is still starting stops it once it has.
+    await starting.catch(() => undefined);
+    if (!running) return;
+    await running.app.close();
+    if (running.relay) await running.relay.close();
   };
+  // Installed before anything is printed: a Ctrl-C that follows the banner at once is never missed.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return { app, relay, stop };
+  await starting;
+  return { ...running, stop };
 }
 
 module.exports = { startHybrid, main };

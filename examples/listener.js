@@ -4,16 +4,18 @@
 //   node examples/listener.js                         # against the local emulator (started if needed)
 //   node examples/listener.js --connection-string "Endpoint=sb://...;EntityPath=echo"
 const WebSocket = require('hyco-websocket');
-const { relayConfig, tokenFor, flag } = require('./relay-config');
+const { relayConfig, tokenFor, flag, wrongEmulatorHint } = require('./relay-config');
 const { startLocalRelay } = require('./local-relay');
 
 async function main(argv = process.argv.slice(2)) {
   const out = (line) => process.stdout.write(`${line}\n`);
   let config = relayConfig(argv);
   let relay;
+  let reused;
   if (config.local) {
     const local = await startLocalRelay({ port: Number(flag(argv, 'emulator-port') ?? 9030), reuse: true });
     relay = local.relay;
+    reused = local.reused ? local.port : undefined;
     config = relayConfig(['--connection-string', local.connectionString, '--path', config.path]);
   }
   const { settings, path } = config;
@@ -31,7 +33,16 @@ async function main(argv = process.argv.slice(2)) {
     });
     connection.on('close', (code) => out(`connection ${request.id} closed (${code})`));
   });
-  wss.on('error', (err) => out(`relay error: ${err.message}`));
+  wss.on('error', (err) => {
+    if (reused !== undefined && err.statusCode === 401) {
+      // An emulator already on the port, started with another key: say so rather than retry for ever.
+      process.stderr.write(`listener: ${wrongEmulatorHint(reused)}\n`);
+      process.exitCode = 1;
+      void wss.close();
+      return;
+    }
+    out(`relay error: ${err.message}`);
+  });
   wss.on('online', () => {
     out(`listening on "${path}" through ${settings.address}`);
     if (relay || config.local) out(`connection string: ${config.connectionString}`);

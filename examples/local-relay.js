@@ -4,7 +4,7 @@
 // With `reuse`, an emulator already answering on the port is used instead.
 const net = require('node:net');
 const { RelayEmulator } = require('hyco-relay-emulator');
-const { DEVELOPMENT_KEY, DEVELOPMENT_PORT, developmentConnectionString } = require('./relay-config');
+const { DEVELOPMENT_PORT, DEVELOPMENT_RULES, developmentConnectionString, developmentSenderConnectionString } = require('./relay-config');
 
 function portIsFree(port) {
   return new Promise((resolve) => {
@@ -25,12 +25,14 @@ async function runningEmulator(port) {
 }
 
 /**
- * Returns { relay, connectionString, reused }: `relay` is the emulator this
- * process started (close it when done), undefined when one was reused.
+ * Returns { relay, connectionString, senderConnectionString, port, reused }:
+ * `relay` is the emulator this process started (close it when done),
+ * undefined when one was reused; `senderConnectionString` is for its
+ * Send-only rule (what web pages get tokens from).
  */
 async function startLocalRelay({ port = DEVELOPMENT_PORT, reuse = false } = {}) {
   if (reuse && port !== 0 && (await runningEmulator(port))) {
-    return { relay: undefined, connectionString: developmentConnectionString(port), reused: true };
+    return { relay: undefined, connectionString: developmentConnectionString(port), senderConnectionString: developmentSenderConnectionString(port), port, reused: true };
   }
   let chosen = port;
   if (port !== 0) {
@@ -42,12 +44,8 @@ async function startLocalRelay({ port = DEVELOPMENT_PORT, reuse = false } = {}) 
       }
     }
   }
-  const relay = await RelayEmulator.start({
-    port: chosen,
-    autoCreate: true,
-    rules: [{ name: 'RootManageSharedAccessKey', key: DEVELOPMENT_KEY, rights: ['Listen', 'Send', 'Manage'] }],
-  });
-  return { relay, connectionString: developmentConnectionString(relay.port), reused: false };
+  const relay = await RelayEmulator.start({ port: chosen, autoCreate: true, rules: DEVELOPMENT_RULES });
+  return { relay, connectionString: developmentConnectionString(relay.port), senderConnectionString: developmentSenderConnectionString(relay.port), port: relay.port, reused: false };
 }
 
 module.exports = { startLocalRelay };

@@ -7,10 +7,33 @@ const { parseConnectionString } = require('hyco-websocket');
 
 /** The emulator's development key (loopback only, like Azurite's well-known key). */
 const DEVELOPMENT_KEY = 'aHljby1yZWxheS1lbXVsYXRvci1kZXZlbG9wbWVudC1rZXk=';
+/** A Send-only rule of the development emulator: what web pages get tokens from. */
+const DEVELOPMENT_SEND_RULE = 'SendOnly';
+const DEVELOPMENT_SEND_KEY = 'aHljby1yZWxheS1lbXVsYXRvci1zZW5kLW9ubHkta2V5';
 const DEVELOPMENT_PORT = 9030;
+
+/** The rules the development emulator is started with. */
+const DEVELOPMENT_RULES = [
+  { name: 'RootManageSharedAccessKey', key: DEVELOPMENT_KEY, rights: ['Listen', 'Send', 'Manage'] },
+  { name: DEVELOPMENT_SEND_RULE, key: DEVELOPMENT_SEND_KEY, rights: ['Send'] },
+];
 
 function developmentConnectionString(port = DEVELOPMENT_PORT) {
   return `Endpoint=sb://127.0.0.1:${port}/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${DEVELOPMENT_KEY};UseDevelopmentEmulator=true`;
+}
+
+/** The development emulator's Send-only connection string. */
+function developmentSenderConnectionString(port = DEVELOPMENT_PORT) {
+  return `Endpoint=sb://127.0.0.1:${port}/;SharedAccessKeyName=${DEVELOPMENT_SEND_RULE};SharedAccessKey=${DEVELOPMENT_SEND_KEY};UseDevelopmentEmulator=true`;
+}
+
+/** What to tell someone whose local emulator refused the development key (401). */
+function wrongEmulatorHint(port = DEVELOPMENT_PORT) {
+  return (
+    `the relay emulator on port ${port} was not started with the examples' development key (it answers 401). ` +
+    'Pass its connection string (printed when it started) in HYCO_CONNECTION_STRING or --connection-string, ' +
+    `or stop it and run the example again: it then starts its own.`
+  );
 }
 
 /** Reads `--name value` or `--name=value` from argv. */
@@ -28,7 +51,7 @@ function flag(argv, name) {
  */
 function relayConfig(argv = process.argv.slice(2), env = process.env, defaultPath = 'echo') {
   const given = flag(argv, 'connection-string') || env.HYCO_CONNECTION_STRING || undefined;
-  const connectionString = given ?? developmentConnectionString();
+  const connectionString = given ?? developmentConnectionString(Number(flag(argv, 'emulator-port') ?? DEVELOPMENT_PORT));
   const settings = parseConnectionString(connectionString);
   const path = flag(argv, 'path') ?? settings.entityPath ?? defaultPath;
   if (!settings.sharedAccessKey && !settings.sharedAccessSignature) {
@@ -39,9 +62,22 @@ function relayConfig(argv = process.argv.slice(2), env = process.env, defaultPat
 
 /** A token function for `path` (renewable when the string holds a key). */
 function tokenFor(settings, path, ttlSeconds = 3600) {
-  const { createRelayToken } = require('hyco-websocket');
+  const { createRelayToken, createRelayListenUri } = require('hyco-websocket');
   if (settings.sharedAccessSignature) return () => settings.sharedAccessSignature;
-  return () => createRelayToken(`http://${settings.namespace}/${path}`, settings.sharedAccessKeyName, settings.sharedAccessKey, ttlSeconds);
+  const uri = createRelayListenUri(settings.address, path);
+  return () => createRelayToken(uri, settings.sharedAccessKeyName, settings.sharedAccessKey, ttlSeconds);
 }
 
-module.exports = { DEVELOPMENT_KEY, DEVELOPMENT_PORT, developmentConnectionString, flag, relayConfig, tokenFor };
+module.exports = {
+  DEVELOPMENT_KEY,
+  DEVELOPMENT_SEND_RULE,
+  DEVELOPMENT_SEND_KEY,
+  DEVELOPMENT_PORT,
+  DEVELOPMENT_RULES,
+  developmentConnectionString,
+  developmentSenderConnectionString,
+  wrongEmulatorHint,
+  flag,
+  relayConfig,
+  tokenFor,
+};

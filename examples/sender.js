@@ -2,19 +2,22 @@
 // The other half: a plain `websocket` client (not even hyco-websocket)
 // connecting through the relay with the ServiceBusAuthorization header.
 //
-//   node examples/sender.js --message "hello"        # against the local emulator on 9030
+//   node examples/sender.js --message "hello"        # against the local emulator on 9030 (--emulator-port to change)
 //   node examples/sender.js --connection-string "Endpoint=sb://...;EntityPath=echo" --message hi
 const { client: WebSocketClient } = require('websocket');
 const { createRelaySendUri, createRelayToken } = require('hyco-websocket');
-const { relayConfig, flag } = require('./relay-config');
+const { relayConfig, flag, wrongEmulatorHint } = require('./relay-config');
 
-const { settings, path } = relayConfig();
+const { settings, path, local } = relayConfig();
 const message = flag(process.argv.slice(2), 'message') ?? 'hello through the relay';
-const token = settings.sharedAccessSignature ?? createRelayToken(`http://${settings.namespace}/${path}`, settings.sharedAccessKeyName, settings.sharedAccessKey, 300);
+const sendUri = createRelaySendUri(settings.address, path);
+const token = settings.sharedAccessSignature ?? createRelayToken(sendUri, settings.sharedAccessKeyName, settings.sharedAccessKey, 300);
 
 const client = new WebSocketClient();
 client.on('connectFailed', (err) => {
-  process.stderr.write(`sender: ${err.message.split('\n')[0]}\n`);
+  // The local emulator answering 401: it was started with another key than the examples' development key.
+  const hint = local && /non-101 status: 401/.test(err.message) ? `\nsender: ${wrongEmulatorHint(settings.port)}` : '';
+  process.stderr.write(`sender: ${err.message.split('\n')[0]}${hint}\n`);
   process.exitCode = 1;
 });
 client.on('connect', (connection) => {
@@ -26,4 +29,4 @@ client.on('connect', (connection) => {
   process.stdout.write(`sending: ${message}\n`);
   connection.sendUTF(message);
 });
-client.connect(createRelaySendUri(settings.address, path), null, null, { ServiceBusAuthorization: token });
+client.connect(sendUri, null, null, { ServiceBusAuthorization: token });

@@ -1,7 +1,12 @@
 'use strict';
-// The demo page in headless Chromium (Debian's, driven by playwright-core):
-// a message sent through the relay is echoed to the sender and broadcast to
-// a second page and to a local client. Fails, never skips, without Chromium.
+/* global document */ // (in functions that run in the page)
+// The first-run pages in headless Chromium (Debian's, driven by
+// playwright-core): the demo page's two panes join locally and through the
+// relay, every message shows the path it came in by, the state line shows
+// the relay's live state; the emulator's dashboard shows the listener, the
+// relayed connections and the traffic, never a key or token. Fails, never
+// skips, without Chromium. Screenshots go to $HYCO_SCREENSHOTS when set
+// (kept, to look at), else to a temporary folder removed afterwards.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -10,7 +15,6 @@ const path = require('node:path');
 const { chromium } = require('playwright-core');
 const hyco = require('hyco-websocket');
 const { startLocalRelay } = require('../local-relay');
-const { relayConfig } = require('../relay-config');
 const { startHybrid } = require('../hybrid');
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -19,7 +23,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 async function launch(t) {
   assert.ok(fs.existsSync(CHROMIUM), `Chromium is required for this test and was not found at ${CHROMIUM} (apt-get install -y chromium)`);
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
   t.after(async () => {
     await context.close();
     fs.rmSync(profile, { recursive: true, force: true });
@@ -27,46 +31,85 @@ async function launch(t) {
   return context;
 }
 
-test('the chat page joins through the relay; messages are echoed, broadcast to a second page and to local clients', async (t) => {
-  const { relay, connectionString } = await startLocalRelay({ port: 0 });
+function screenshotDir(t) {
+  if (process.env.HYCO_SCREENSHOTS) {
+    fs.mkdirSync(process.env.HYCO_SCREENSHOTS, { recursive: true });
+    return process.env.HYCO_SCREENSHOTS;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-screenshot-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('the demo page joins locally and through the relay side by side; the dashboard shows the relay live; no key or token on either', async (t) => {
+  const { relay, connectionString, senderConnectionString } = await startLocalRelay({ port: 0 });
   t.after(() => relay.close());
-  const { settings } = relayConfig(['--connection-string', connectionString]);
-  const app = await startHybrid({ settings, path: 'chat', httpPort: 0 });
+  const settings = hyco.parseConnectionString(connectionString);
+  const dashboardUrl = `http://127.0.0.1:${relay.port}/`;
+  const app = await startHybrid({ settings, senderSettings: hyco.parseConnectionString(senderConnectionString), path: 'chat', httpPort: 0, dashboardUrl });
   t.after(() => app.close());
   const context = await launch(t);
+  const shots = screenshotDir(t);
 
-  const first = await context.newPage();
-  await first.goto(app.pageUrl);
-  await first.waitForSelector('#status.online');
-  assert.match(await first.textContent('#status'), /connected through the relay/);
+  // The demo page: both panes connect, each its own way.
+  const page = await context.newPage();
+  await page.goto(app.pageUrl);
+  await page.waitForSelector('#pane-local .status.online');
+  await page.waitForSelector('#pane-relay .status.online');
+  assert.match(await page.textContent('#pane-relay .status'), /through the relay/);
+  assert.match(await page.textContent('#pane-local .status'), /locally/);
+  // A second page joins through the relay only.
   const second = await context.newPage();
-  await second.goto(app.pageUrl);
-  await second.waitForSelector('#status.online');
+  await second.goto(`${app.pageUrl}?pane=relay`);
+  await second.waitForSelector('#pane-relay .status.online');
+  assert.equal(await second.isVisible('#pane-local'), false);
 
-  const local = new hyco.client();
-  const localConnected = new Promise((resolve) => local.once('connect', resolve));
-  local.connect(app.localUri);
-  const localConnection = await localConnected;
-  t.after(() => localConnection.drop());
-  const localHeard = new Promise((resolve) =>
-    localConnection.on('message', (m) => {
-      const message = JSON.parse(m.utf8Data);
-      if (message.text) resolve(message);
-    }),
-  );
+  // A message sent locally and one sent through the relay reach every pane, marked with their path.
+  await page.fill('#pane-local input', 'hello by the local path');
+  await page.click('#pane-local button');
+  await page.fill('#pane-relay input', 'hello through the relay');
+  await page.click('#pane-relay button');
+  for (const pane of ['#pane-local', '#pane-relay']) {
+    await page.waitForSelector(`${pane} li:has-text("hello by the local path") .via.local`);
+    await page.waitForSelector(`${pane} li:has-text("hello through the relay") .via.relay`);
+  }
+  await second.waitForSelector('#pane-relay li:has-text("hello by the local path") .via.local');
+  await second.waitForSelector('#pane-relay li:has-text("hello through the relay") .via.relay');
 
-  await first.fill('#text', 'hello from the browser');
-  await first.click('#send');
-  await first.waitForSelector('#log li:has-text("hello from the browser")');
-  await second.waitForSelector('#log li:has-text("hello from the browser")');
-  const heard = await localHeard;
-  assert.equal(heard.text, 'hello from the browser');
-  assert.equal(heard.via, 'relay');
-  assert.equal(relay.stats().hybridConnections.find((h) => h.path === 'chat').relayedConnections, 2);
+  // The state line: the listener online, who is connected which way, the dashboard link.
+  await page.waitForFunction(() => document.getElementById('count-relay').textContent === '2');
+  assert.equal(await page.textContent('#relay-online'), 'listener online');
+  assert.equal(await page.textContent('#count-local'), '1');
+  assert.match(await page.textContent('#relay-where'), /hybrid connection "chat"/);
+  assert.equal(await page.getAttribute('#dashboard a', 'href'), dashboardUrl);
+  await page.screenshot({ path: path.join(shots, 'demo.png') });
 
-  const shotDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-screenshot-'));
-  const shot = path.join(shotDir, 'chat.png');
-  await second.screenshot({ path: shot });
-  assert.ok(fs.statSync(shot).size > 1000, 'a screenshot was written');
-  process.stdout.write(`# screenshot: ${shot}\n`);
+  // The emulator's dashboard, live.
+  const dashboard = await context.newPage();
+  await dashboard.goto(dashboardUrl);
+  await dashboard.waitForSelector('#state.live');
+  await dashboard.waitForFunction(() => [...document.querySelectorAll('#hcs td')].some((td) => td.textContent === 'chat'));
+  await dashboard.waitForFunction(() => document.querySelectorAll('#connections tr').length >= 2);
+  const totals = await dashboard.textContent('#totals');
+  assert.match(totals, /2\s*relayed connections/);
+  assert.match(totals, /1\s*listeners online/);
+  const messages = Number(await dashboard.textContent('[data-total="messages relayed"] b'));
+  assert.ok(messages >= 4, `messages relayed: ${messages}`);
+  assert.match(await dashboard.textContent('#activity'), /sender-accepted/);
+  // It updates by itself: one more message shows up without a reload.
+  await page.fill('#pane-relay input', 'one more');
+  await page.click('#pane-relay button');
+  await dashboard.waitForFunction((before) => Number(document.querySelector('[data-total="messages relayed"] b').textContent) > before, messages);
+  await dashboard.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
+
+  for (const p of [page, second, dashboard]) {
+    const text = await p.textContent('body');
+    const html = await p.content();
+    for (const secret of [settings.sharedAccessKey, hyco.parseConnectionString(senderConnectionString).sharedAccessKey]) {
+      assert.equal(text.includes(secret) || html.includes(secret), false, 'a key is on a page');
+    }
+    assert.doesNotMatch(text, /SharedAccessSignature|sig=/, 'a token is on a page');
+  }
+  for (const file of ['demo.png', 'dashboard.png']) assert.ok(fs.statSync(path.join(shots, file)).size > 10000, `${file} was written`);
+  t.diagnostic(`screenshots: ${shots}`);
 });

@@ -56,24 +56,69 @@ test('sender.js reports a clear error when nobody listens', async (t) => {
   assert.equal(sender.child.output.includes(relay.rules[0].key), false, 'no key in the error');
 });
 
-test('hybrid.js (and npm start): local and relayed clients share one chat; Ctrl-C stops everything', async (t) => {
+test('hybrid.js (and npm start): local and relayed clients share one chat; the printed send line works; Ctrl-C stops everything', async (t) => {
   for (const script of ['examples/hybrid.js', 'scripts/start.js']) {
-    const app = run(t, script, ['--emulator-port', '0', '--http-port', '0'], /local WebSocket:\s+(\S+)[\s\S]*npx wscat -c '([^']+)'/);
-    const [, localUri, sendUri] = await app.seen;
+    const app = run(t, script, ['--emulator-port', '0', '--http-port', '0'], /local WebSocket:\s+(\S+)[\s\S]*npx hyco-websocket send --connection-string '([^']+)' --path (\S+)/);
+    const [, localUri, senderCs, hcPath] = await app.seen;
     assert.match(app.child.output, /web page:\s+http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(app.child.output, /relay dashboard:\s+http:\/\/127\.0\.0\.1:\d+\//);
+    assert.doesNotMatch(app.child.output, /wscat/);
     const local = await connect(localUri);
-    const relayed = await connect(sendUri);
     const heard = nextText(local);
-    relayed.sendUTF(`via the relay (${script})`);
+    // The line the banner prints, as a user would run it (the CLI from this repository).
+    const cli = run(t, 'packages/hyco-websocket/bin/hyco-websocket.js', ['send', '--connection-string', senderCs, '--path', hcPath, '--message', `via the relay (${script})`], null);
+    assert.equal(await cli.seen, 0, cli.child.output);
     const message = await heard;
     assert.equal(message.text, `via the relay (${script})`);
     assert.equal(message.via, 'relay');
     local.drop();
-    relayed.drop();
     app.child.kill('SIGINT');
     assert.equal(await exited(app.child), 0, `${script} exits on its own after Ctrl-C`);
     assert.match(app.child.output, /shutting down/);
   }
+});
+
+test('the page gets a Send-only token that cannot listen; without a Send-only connection string it gets none, and says why', async (t) => {
+  const { startLocalRelay } = require('../local-relay');
+  const { startHybrid } = require('../hybrid');
+  const { relay, connectionString, senderConnectionString } = await startLocalRelay({ port: 0 });
+  t.after(() => relay.close());
+  const settings = hyco.parseConnectionString(connectionString);
+  const app = await startHybrid({ settings, senderSettings: hyco.parseConnectionString(senderConnectionString), path: 'chat', httpPort: 0 });
+  t.after(() => app.close());
+  const page = await (await fetch(`${app.pageUrl}relay.json`)).json();
+  const pageToken = new URL(page.sendUri).searchParams.get('sb-hc-token');
+  assert.equal(hyco.parseRelayToken(pageToken).keyName, 'SendOnly');
+  const relayed = await connect(page.sendUri);
+  relayed.drop();
+  // The same token used to listen: refused.
+  const listenAttempt = new hyco.relayedServer({ server: hyco.createRelayListenUri(settings.address, 'chat'), token: pageToken });
+  t.after(() => listenAttempt.close());
+  const err = await new Promise((resolve) => listenAttempt.once('error', resolve));
+  assert.equal(err.statusCode, 403);
+  // As on Azure with only the listener's (Listen/Manage) connection string: no token for the page.
+  const bare = await startHybrid({ settings, path: 'lobby', httpPort: 0 });
+  t.after(() => bare.close());
+  const none = await (await fetch(`${bare.pageUrl}relay.json`)).json();
+  assert.equal(none.sendUri, null);
+  assert.match(none.reason, /No Send-only connection string was given/);
+  const body = JSON.stringify(none);
+  assert.equal(body.includes(settings.sharedAccessKey), false);
+});
+
+test('listener.js and sender.js against an emulator already on the port with another key: a clear hint, exit 1, no retry loop', async (t) => {
+  const { RelayEmulator } = require('hyco-relay-emulator');
+  const other = await RelayEmulator.start({ hybridConnections: ['echo'] });
+  t.after(() => other.close());
+  const listener = run(t, 'examples/listener.js', ['--emulator-port', String(other.port)], null);
+  assert.equal(await listener.seen, 1, listener.child.output);
+  assert.match(listener.child.output, new RegExp(`emulator on port ${other.port} was not started with the examples' development key`));
+  assert.match(listener.child.output, /HYCO_CONNECTION_STRING/);
+  assert.equal(listener.child.output.match(/development key/g).length, 1, 'said once');
+  const sender = run(t, 'examples/sender.js', ['--emulator-port', String(other.port), '--path', 'echo'], null);
+  assert.equal(await sender.seen, 1);
+  assert.match(sender.child.output, /401/);
+  assert.match(sender.child.output, new RegExp(`emulator on port ${other.port} was not started with the examples' development key`));
 });
 
 function connect(uri) {
@@ -105,7 +150,7 @@ test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the 
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       output += d;
-      if (/npx wscat/.test(output)) resolve();
+      if (/through the relay:/.test(output)) resolve();
     });
     child.stderr.on('data', (d) => (output += d));
     child.once('exit', () => reject(new Error(output)));
