@@ -61,6 +61,8 @@ function kinds(port) {
       const junk = Math.random() < 0.5 ? rnd(1 + Math.floor(Math.random() * 200)) : Buffer.from(`${pick(['GET', 'PUT', 'X', ''])} ${rnd(8).toString('hex')} HTTP/9.9\r\n`);
       const answer = await raw(port, Buffer.concat([junk, Buffer.from(HEADERS_END)]));
       if (/^HTTP\/1\.1 400 /.test(answer)) return true;
+      // Junk of nothing but line breaks is no request at all: HTTP skips empty lines before a request line, so the answer is 408.
+      if (/^[\r\n]*$/.test(junk.toString('latin1')) && /^HTTP\/1\.1 408 /.test(answer)) return true;
       oddAnswers.push(`${JSON.stringify(answer)} to ${JSON.stringify(junk.toString('latin1').slice(0, 60))}`);
       return false;
     },
