@@ -2,8 +2,9 @@
 // Every JavaScript block of the READMEs runs here, as a user would paste
 // it into a file, against the emulator. The few placeholders a block may
 // use without defining are filled in: `ns`, `keyName`, `key`, `listenUri`,
-// `token`, `httpServer`, `handleWebSocket`, and HYCO_CONNECTION_STRING
-// (EntityPath=chat). A block passes when it throws nothing, leaves no
+// `token`, `httpServer`, `handleWebSocket`, HYCO_CONNECTION_STRING
+// (EntityPath=chat), and a managed identity (IDENTITY_ENDPOINT and
+// IDENTITY_HEADER, the emulator's) for DefaultAzureCredential. A block passes when it throws nothing, leaves no
 // unhandled rejection, and, where it shows a result in a comment
 // (`expr; // 'value'`, or the value on the comment line below), gives that
 // result. A block that starts a relayed server must come online, and then
@@ -96,7 +97,13 @@ __proto.emit = function (name, ...args) {
 function runBlock(block, settings, dir) {
   const file = path.join(dir, `${path.basename(block.file, '.md')}-${block.line}.js`);
   fs.writeFileSync(file, `${PRELUDE}\n${withChecks(block.code)}\n`);
-  const env = { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), SNIPPET_SETTINGS: JSON.stringify(settings), HYCO_CONNECTION_STRING: settings.connectionString };
+  const env = {
+    ...process.env,
+    ...settings.identity,
+    NODE_PATH: path.join(ROOT, 'node_modules'),
+    SNIPPET_SETTINGS: JSON.stringify(settings),
+    HYCO_CONNECTION_STRING: settings.connectionString,
+  };
   const child = spawn(process.execPath, [file], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const run = { child, output: '', exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
   child.stdout.on('data', (d) => (run.output += d));
@@ -138,9 +145,18 @@ test('every JavaScript block of the READMEs runs against the emulator as written
     autoCreate: true,
     hybridConnections: ['hyco', 'chat', 'echo', 'web'],
     rules: [{ name: 'RootManageSharedAccessKey', key: KEY, rights: ['Listen', 'Send', 'Manage'] }],
+    // Keyless blocks (DefaultAzureCredential) get their tokens from the emulator's managed identity endpoint.
+    managedIdentity: { principal: 'readme-app' },
+    roleAssignments: [{ principal: 'readme-app', role: 'Azure Relay Owner' }],
   });
   t.after(() => relay.close());
-  const settings = { ns: relay.endpoint, keyName: 'RootManageSharedAccessKey', key: KEY, connectionString: `${relay.connectionString()};EntityPath=chat` };
+  const settings = {
+    ns: relay.endpoint,
+    keyName: 'RootManageSharedAccessKey',
+    key: KEY,
+    connectionString: `${relay.connectionString()};EntityPath=chat`,
+    identity: relay.managedIdentityEnvironment,
+  };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-readme-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const all = READMES.flatMap(blocks);
@@ -149,7 +165,7 @@ test('every JavaScript block of the READMEs runs against the emulator as written
   const check = async (block) => {
     const where = `${block.file}:${block.line}`;
     const run = runBlock(block, settings, dir);
-    const startsServer = /relayedServer\(/.test(block.code);
+    const startsServer = /relayedServer(\.fromConnectionString)?\(/.test(block.code);
     // A server block is done starting once it says it is online (or it exits); another one must exit.
     const online = new Promise((resolve) => {
       if (!startsServer) return;
@@ -184,7 +200,7 @@ test('every JavaScript block of the READMEs runs against the emulator as written
     }
   };
   // Blocks that only compute run side by side; servers one at a time, so that each one's senders reach it.
-  const servers = all.filter((b) => /relayedServer\(/.test(b.code));
+  const servers = all.filter((b) => /relayedServer(\.fromConnectionString)?\(/.test(b.code));
   await Promise.all(all.filter((b) => !servers.includes(b)).map(check));
   for (const block of servers) await check(block);
   assert.deepEqual(failures, [], `${failures.length} of ${all.length} README blocks failed:\n\n${failures.join('\n\n')}`);

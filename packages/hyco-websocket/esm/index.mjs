@@ -28,6 +28,7 @@ export const {
   parseConnectionString,
   RelayError,
   RelayArgumentError,
+  RELAY_SCOPE,
 } = cjs;
 
 export default cjs;

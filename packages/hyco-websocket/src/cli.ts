@@ -8,9 +8,12 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, Message } from 'websocket';
+import { RELAY_SCOPE } from './credentials';
+import type { TokenCredential } from './credentials';
 import { RelayArgumentError } from './errors';
+import { defaultAzureCredential, tokenSourceFor } from './identity';
 import type { RelayError } from './errors';
-import { isLoopbackHost } from './protocol/connection-string';
+import { isLoopbackHost, isManagedIdentity } from './protocol/connection-string';
 import { parseConnectionString } from './protocol/connection-string';
 import { createRelayToken } from './protocol/token';
 import { appendRelayToken, createRelayListenUri, createRelaySendUri, parseRelayNamespace } from './protocol/uri';
@@ -23,6 +26,7 @@ interface RelayFlags {
   key?: string;
   path?: string;
   ttl: number;
+  entra?: boolean;
 }
 
 interface Relay {
@@ -33,6 +37,8 @@ interface Relay {
   keyName?: string;
   key?: string;
   signature?: string;
+  /** --entra, or Authentication=Managed Identity: tokens from an Entra ID credential. */
+  credential?: TokenCredential;
 }
 
 /** This package's version, from its package.json. */
@@ -56,13 +62,15 @@ function relayOptions(command: Command): Command {
     .option('--key-name <name>', 'shared access rule name')
     .option('--key <key>', 'shared access key')
     .option('-p, --path <path>', 'hybrid connection (default: the connection string\'s EntityPath)')
-    .option('--ttl <seconds>', 'token lifetime in seconds', seconds, 3600);
+    .option('--ttl <seconds>', 'token lifetime in seconds', seconds, 3600)
+    .option('--entra', 'use Microsoft Entra ID (DefaultAzureCredential, from @azure/identity) instead of a key');
 }
 
 function resolveRelay(flags: RelayFlags): Relay {
+  let relay: Relay;
   if (flags.connectionString) {
     const cs = parseConnectionString(flags.connectionString);
-    return {
+    relay = {
       address: cs.address,
       host: cs.namespace,
       path: flags.path ?? cs.entityPath,
@@ -70,16 +78,31 @@ function resolveRelay(flags: RelayFlags): Relay {
       key: cs.sharedAccessKey,
       signature: cs.sharedAccessSignature,
     };
+    if (isManagedIdentity(cs.authentication)) relay.credential = tokenSourceFor(cs) as TokenCredential;
+  } else {
+    if (!flags.namespace) throw new RelayArgumentError('give --connection-string (or HYCO_CONNECTION_STRING), or --namespace');
+    const endpoint = parseRelayNamespace(flags.namespace);
+    relay = {
+      address: `${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
+      host: endpoint.host,
+      path: flags.path,
+      keyName: flags.keyName,
+      key: flags.key,
+    };
   }
-  if (!flags.namespace) throw new RelayArgumentError('give --connection-string (or HYCO_CONNECTION_STRING), or --namespace');
-  const endpoint = parseRelayNamespace(flags.namespace);
-  return {
-    address: `${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
-    host: endpoint.host,
-    path: flags.path,
-    keyName: flags.keyName,
-    key: flags.key,
-  };
+  if (flags.entra) {
+    // Keyless: whatever DefaultAzureCredential finds (environment, managed identity, az login...).
+    relay.credential = defaultAzureCredential('--entra');
+  }
+  return relay;
+}
+
+/** A token for the relay: an Entra ID token from the credential, else a SAS token from the key. */
+async function tokenNow(relay: Relay, ttl: number, path = relay.path): Promise<string> {
+  if (!relay.credential) return tokenFor(relay, ttl, path);
+  const access = await relay.credential.getToken(RELAY_SCOPE);
+  if (!access?.token) throw new RelayArgumentError('the Entra ID credential gave no token');
+  return access.token;
 }
 
 function needPath(relay: Relay): string {
@@ -118,7 +141,7 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version');
 
   relayOptions(program.command('token').description('print a SAS token (for --path, or the whole namespace without one)')).action((flags: RelayFlags) => {
-    out(tokenFor(resolveRelay(flags), flags.ttl));
+    return tokenNow(resolveRelay(flags), flags.ttl).then(out);
   });
 
   relayOptions(program.command('uri').description('print a listen or send address'))
@@ -138,10 +161,10 @@ export function buildProgram(): Command {
   relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)')).action((flags: RelayFlags) => {
     const relay = resolveRelay(flags);
     const path = needPath(relay);
-    tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
+    if (!relay.credential) tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
     const server = new HybridConnectionsWebSocketServer({
       server: createRelayListenUri(relay.address, path),
-      token: () => tokenFor(relay, flags.ttl),
+      token: relay.credential ?? (() => tokenFor(relay, flags.ttl)),
     });
     let lastFailure: string | undefined;
     server.on('online', () => {
@@ -219,7 +242,9 @@ export function buildProgram(): Command {
         lines.on('line', (line) => connection.sendUTF(line));
         lines.on('close', () => connection.close());
       });
-      client.connect(createRelaySendUri(relay.address, path), flags.protocol, undefined, { ServiceBusAuthorization: tokenFor(relay, flags.ttl, path) });
+      return tokenNow(relay, flags.ttl, path).then((token) =>
+        client.connect(createRelaySendUri(relay.address, path), flags.protocol, undefined, { ServiceBusAuthorization: token }),
+      );
     });
 
   return program;

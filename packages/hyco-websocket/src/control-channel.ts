@@ -38,6 +38,7 @@ import { backoffDelay } from './backoff';
 import { setLongTimeout } from './timers';
 import type { LongTimer } from './timers';
 import { TokenProvider, renewalDelay } from './token-provider';
+import type { ProvidedToken } from './token-provider';
 
 const debug = createDebug('hyco-websocket:listener');
 
@@ -117,6 +118,8 @@ export class ChannelConnection extends EventEmitter<{ close: [] }> {
 
 /** What one connection of the channel keeps track of. */
 interface ConnectionState {
+  /** The token the channel holds now. */
+  token: string;
   /** The token's expiry (Unix seconds), when known. */
   tokenExpiry: number | undefined;
   /** When a renewToken was last sent, ms. */
@@ -275,15 +278,15 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    let token: string;
-    let expiry: number | undefined;
+    let provided: ProvidedToken;
     try {
-      ({ token, expiry } = await this.options.tokens.get(this.options.connectTimeout));
+      provided = await this.options.tokens.get(this.options.connectTimeout);
     } catch (err) {
       this.retry(err as RelayError);
       return;
     }
     if (this.closed) return;
+    const token = provided.token;
     const client = new WebSocketClient({
       // The keepalive is this channel's own (see the file comment).
       keepalive: false,
@@ -316,7 +319,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
         connection.close(1000, 'Listener closing');
         return;
       }
-      this.onOpen(connection, expiry);
+      this.onOpen(connection, provided);
     });
     this.connectTimer = setTimeout(() => {
       if (!settle()) return;
@@ -327,7 +330,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     client.connect(this.options.listenUri, undefined, undefined, { [AUTH_HEADER]: token });
   }
 
-  private onOpen(connection: WebSocketConnection, expiry: number | undefined): void {
+  private onOpen(connection: WebSocketConnection, provided: ProvidedToken): void {
     this.connection = connection;
     const channel = new ChannelConnection(connection);
     this.current = channel;
@@ -335,7 +338,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     debug('online (keepalive: %s)', this.mode);
     /** An inline HTTP request waiting for its body (the next binary message on this connection), or 'discard'. */
     let awaitingBody: RequestMessage['request'] | 'discard' | undefined;
-    const state: ConnectionState = { tokenExpiry: expiry, renewedAt: 0, pingAt: 0, pingAnswered: false, expectedClose: false };
+    const state: ConnectionState = { token: provided.token, tokenExpiry: provided.expiry, renewedAt: 0, pingAt: 0, pingAnswered: false, expectedClose: false };
     connection.on('message', (message: Message) => {
       if (message.type === 'binary') {
         const request = awaitingBody;
@@ -386,7 +389,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
       this.retry(new RelayError('ERR_HYCO_CONTROL_CHANNEL_CLOSED', `The control channel closed (${code}${description ? `: ${description}` : ''})`));
     });
     this.startKeepalive(connection, state);
-    this.scheduleRenewal(expiry, state);
+    this.scheduleRenewal(provided, state);
     this.emit('online');
   }
 
@@ -467,44 +470,56 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     this.keepaliveTimer = this.graceTimer = undefined;
   }
 
-  private scheduleRenewal(expiry: number | undefined, state: ConnectionState): void {
+  private scheduleRenewal(provided: ProvidedToken, state: ConnectionState): void {
     this.renewTimer?.clear();
     this.renewTimer = undefined;
+    const expiry = provided.expiry;
     if (expiry === undefined || this.closed) return;
     this.renewTimer = setLongTimeout(() => {
       this.renewTimer = undefined;
       if (this.options.tokens.renewable) void this.renew(expiry, state);
-      else if (!this.warnedExpiry) {
-        this.warnedExpiry = true;
-        this.report(
-          new RelayError('ERR_HYCO_INVALID_TOKEN', 'The listener token is about to expire and cannot be renewed: pass a token function to renew it'),
-          'warning',
-        );
-      }
-    }, renewalDelay(expiry));
+      else this.warnExpiry('pass a token function or a credential to renew it');
+    }, renewalDelay(expiry, Date.now(), provided.refreshAt));
+  }
+
+  private warnExpiry(advice: string): void {
+    if (this.warnedExpiry) return;
+    this.warnedExpiry = true;
+    this.report(new RelayError('ERR_HYCO_INVALID_TOKEN', `The listener token is about to expire and cannot be renewed: ${advice}`), 'warning');
   }
 
   private async renew(previousExpiry: number, state: ConnectionState): Promise<void> {
     const connection = this.connection;
     if (!connection) return;
-    let token: string;
-    let expiry: number | undefined;
+    /** Tries again before the current token runs out. */
+    const again = () => {
+      if (this.connection !== connection || this.closed) return;
+      const left = previousExpiry * 1000 - Date.now();
+      this.renewTimer = setLongTimeout(() => void this.renew(previousExpiry, state), Math.max(100, Math.min(5000, left / 2)));
+    };
+    let provided: ProvidedToken;
     try {
-      ({ token, expiry } = await this.options.tokens.get(this.options.connectTimeout));
+      provided = await this.options.tokens.get(this.options.connectTimeout);
     } catch (err) {
       this.report(err as RelayError);
-      // Try again before the current token runs out.
-      if (this.connection === connection && !this.closed) {
-        const left = previousExpiry * 1000 - Date.now();
-        this.renewTimer = setLongTimeout(() => void this.renew(previousExpiry, state), Math.max(100, Math.min(5000, left / 2)));
-      }
+      again();
       return;
     }
     if (this.connection !== connection || !connection.connected || this.closed) return;
-    connection.sendUTF(JSON.stringify({ renewToken: { token } }));
+    if (provided.token === state.token) {
+      // The same token again (an AzureSASCredential nobody updated, a cache not yet refreshed): ask again
+      // later; warn once when it is about to run out.
+      if (previousExpiry * 1000 - Date.now() < 10_000) {
+        this.warnExpiry(this.options.tokens.kind === 'SASCredential' ? 'call update() on the AzureSASCredential with a new signature' : 'the token source keeps giving the same token');
+      }
+      again();
+      return;
+    }
+    connection.sendUTF(JSON.stringify({ renewToken: { token: provided.token } }));
     state.renewedAt = Date.now();
-    state.tokenExpiry = expiry;
+    state.token = provided.token;
+    state.tokenExpiry = provided.expiry;
     debug('token renewed');
-    this.scheduleRenewal(expiry, state);
+    this.scheduleRenewal(provided, state);
   }
 }

@@ -17,6 +17,8 @@ export type { HybridConnectionsWebSocketServerOptions, HybridConnectionsWebSocke
 export type { RequestedExtension, HybridConnectionsWebSocketRequestEvents } from './request';
 export type { RequestCookie, SetCookie } from './cookies';
 export type { TokenSource } from './token-provider';
+export { RELAY_SCOPE } from './credentials';
+export type { AccessToken, GetTokenOptions, TokenCredential, NamedKeyCredential, SASCredential, RelayCredential } from './credentials';
 
 export {
   createRelayBaseUri,

@@ -14,8 +14,18 @@ import type { TokenSource } from './token-provider';
 export interface HybridConnectionsWebSocketServerOptions {
   /** The listen address, e.g. from `createRelayListenUri(ns, path)`. Required. */
   server: string;
-  /** A SAS token, or a function returning one (or a Promise of one); the function form allows renewal. Required. */
-  token: TokenSource;
+  /**
+   * Where tokens come from (one of `token` and `credential` is required): a
+   * SAS token or Entra ID JWT string (fixed: it cannot be renewed), a
+   * function returning one (or a Promise of one), or a credential: a
+   * `TokenCredential` (e.g. `DefaultAzureCredential`; tokens for
+   * `https://relay.azure.net/.default`), an `AzureNamedKeyCredential` (SAS
+   * tokens minted for the listen URI) or an `AzureSASCredential` (its
+   * current signature; `update()` is picked up at the next renewal).
+   */
+  token?: TokenSource;
+  /** The Azure SDK's name for the same option: a credential (or anything `token` takes). */
+  credential?: TokenSource;
   /** Accept every sender with its first requested subprotocol. Default false. */
   autoAcceptConnections?: boolean;
   /** Tracking id sent as `sb-hc-id` on the control channel. */
@@ -65,8 +75,8 @@ export interface HybridConnectionsWebSocketServerOptions {
   reconnectBackoff?: number[];
 }
 
-export type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>> &
-  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'>;
+export type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions' | 'token' | 'credential'>> &
+  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'> & { token: TokenSource };
 
 const DEFAULTS = {
   autoAcceptConnections: false,
@@ -105,8 +115,14 @@ export function resolveOptions(options: HybridConnectionsWebSocketServerOptions)
   if (typeof options !== 'object' || options === null) throw new RelayArgumentError('The options argument must be an object');
   if (options.server === undefined || options.server === null) throw new RelayArgumentError('The "server" option (the listen URI) is required');
   if (typeof options.server !== 'string') throw new RelayArgumentError('The "server" option must be a listen URI string');
-  if (options.token === undefined || options.token === null) throw new RelayArgumentError('The "token" option (a token or a function returning one) is required');
-  const resolved = { ...DEFAULTS, ...options } as ResolvedOptions;
+  const hasToken = options.token !== undefined && options.token !== null;
+  const hasCredential = options.credential !== undefined && options.credential !== null;
+  if (hasToken && hasCredential) throw new RelayArgumentError('Give either the "token" option or the "credential" option, not both');
+  if (!hasToken && !hasCredential) {
+    throw new RelayArgumentError('The "token" option (a token, a function returning one, or a credential) or the "credential" option is required');
+  }
+  const { credential, ...rest } = options;
+  const resolved = { ...DEFAULTS, ...rest, token: hasToken ? options.token : credential } as ResolvedOptions;
   for (const name of NUMBER_OPTIONS) {
     const value = resolved[name];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RelayArgumentError(`The "${name}" option must be a positive number`);

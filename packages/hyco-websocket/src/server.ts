@@ -16,7 +16,10 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
-import { RelayError } from './errors';
+import { RelayArgumentError, RelayError } from './errors';
+import { tokenSourceFor } from './identity';
+import { parseConnectionString } from './protocol/connection-string';
+import { createRelayListenUri } from './protocol/uri';
 import { PARAM_TOKEN } from './protocol/constants';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
 import { createExchange } from './http-exchange';
@@ -69,8 +72,8 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
     this.config = resolveOptions(options);
-    const tokens = new TokenProvider(this.config.token);
     const { uri, entityPath } = listenAddress(this.config.server, this.config.id);
+    const tokens = new TokenProvider(this.config.token, uri);
     this.hybridConnectionPath = entityPath;
     const clientConfig: IClientConfig & Record<string, unknown> = {
       maxReceivedFrameSize: this.config.maxReceivedFrameSize,
@@ -115,6 +118,31 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.channel.on('request', (request, body, from) => this.onHttpRequest(request, body, from));
     debug('listening on %s', uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&]*`), '$1***'));
     this.channel.start();
+  }
+
+  /**
+   * A relayed server from a connection string, as the Azure SDKs build
+   * clients: the listen URI from `Endpoint` and `EntityPath` (or
+   * `options.path`), tokens from what the string holds (its key: SAS tokens
+   * minted and renewed; `SharedAccessSignature`: fixed;
+   * `Authentication=Managed Identity`: a `ManagedIdentityCredential` from
+   * `@azure/identity`, which must then be installed). `options.token` or
+   * `options.credential` overrides that.
+   */
+  static fromConnectionString(
+    connectionString: string,
+    options: Partial<Omit<HybridConnectionsWebSocketServerOptions, 'server'>> & { path?: string } = {},
+  ): HybridConnectionsWebSocketServer {
+    const cs = parseConnectionString(connectionString);
+    const { path, ...rest } = options;
+    if (path !== undefined && typeof path !== 'string') throw new RelayArgumentError('options.path must be a hybrid connection path (a string)');
+    if (path && cs.entityPath && path.toLowerCase() !== cs.entityPath.toLowerCase()) {
+      throw new RelayArgumentError(`The connection string is for the hybrid connection "${cs.entityPath}" (EntityPath), not "${path}": drop one of them`);
+    }
+    const hcPath = path || cs.entityPath;
+    if (!hcPath) throw new RelayArgumentError('The connection string names no hybrid connection (EntityPath): give options.path');
+    const given = (rest.token ?? null) !== null || (rest.credential ?? null) !== null;
+    return new HybridConnectionsWebSocketServer({ ...rest, server: createRelayListenUri(cs.address, hcPath), ...(given ? {} : { token: tokenSourceFor(cs) }) });
   }
 
   /** Whether the control channel is open. */

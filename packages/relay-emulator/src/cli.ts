@@ -10,6 +10,8 @@ import { RelayEmulator } from './emulator';
 import type { RelayActivity } from './emulator';
 import { DEFAULT_RULE_NAME } from './options';
 import type { RelayEmulatorOptions } from './options';
+import { relayRole } from './entra';
+import type { RoleAssignment } from './entra';
 
 /** The CLI's default port (the programmatic default is 0, any free port). */
 export const DEFAULT_CLI_PORT = 9030;
@@ -40,7 +42,21 @@ interface CliFlags {
   rendezvousTimeout?: number;
   idleTimeout?: number;
   listenerPings?: 'answer' | 'close';
+  roleAssignment: string[];
+  entraTokens?: 'emulator' | 'unverified';
+  printEntraToken: string[];
+  managedIdentity?: string;
   quiet?: boolean;
+}
+
+/** `PRINCIPAL=ROLE[@PATH]` as a role assignment. */
+function roleAssignmentFlag(value: string): RoleAssignment {
+  const match = /^([^=]+)=([^@]+)(?:@(.+))?$/.exec(value);
+  const role = match ? relayRole(match[2]) : undefined;
+  if (!match || !role) throw new InvalidArgumentError('expected PRINCIPAL=ROLE[@PATH], ROLE one of Owner, Listener, Sender');
+  const assignment: RoleAssignment = { principal: match[1].trim(), role };
+  if (match[3]) assignment.scope = match[3].trim();
+  return assignment;
 }
 
 function readConfig(file: string): RelayEmulatorOptions {
@@ -81,6 +97,10 @@ export function optionsFromFlags(flags: CliFlags): RelayEmulatorOptions {
   if (flags.rendezvousTimeout !== undefined) options.rendezvousTimeoutMs = flags.rendezvousTimeout;
   if (flags.idleTimeout !== undefined) options.idleTimeoutMs = flags.idleTimeout;
   if (flags.listenerPings !== undefined) options.listenerPings = flags.listenerPings;
+  if (flags.roleAssignment.length) options.roleAssignments = [...(options.roleAssignments ?? []), ...flags.roleAssignment.map(roleAssignmentFlag)];
+  if (flags.entraTokens !== undefined) options.entraTokens = flags.entraTokens;
+  for (const spec of flags.printEntraToken) roleAssignmentFlag(`check=${spec}`);
+  if (flags.managedIdentity !== undefined) options.managedIdentity = { principal: flags.managedIdentity };
   return options;
 }
 
@@ -127,6 +147,10 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
     .addOption(
       new Option('--listener-pings <mode>', 'what a listener\'s ping on its control channel gets: answer (a pong) or close (1008), as one report of the service says').choices(['answer', 'close']),
     )
+    .option('--role-assignment <PRINCIPAL=ROLE[@PATH]>', 'give an Entra ID principal (object id) a role: Owner, Listener or Sender, on the namespace or a hybrid connection (repeatable)', collect, [])
+    .addOption(new Option('--entra-tokens <mode>', 'which Entra ID tokens are taken: emulator (signed by this emulator) or unverified (also real ones, signature unchecked; loopback only)').choices(['emulator', 'unverified']))
+    .option('--print-entra-token <ROLE[@PATH]>', 'print a token this emulator signed for a principal with that role, for curl and other clients (repeatable)', collect, [])
+    .option('--managed-identity <PRINCIPAL>', 'answer as a managed identity endpoint whose tokens carry this object id; prints IDENTITY_ENDPOINT and IDENTITY_HEADER for apps using ManagedIdentityCredential or DefaultAzureCredential')
     .option('--config <file>', 'JSON file with RelayEmulator.start options (flags win)')
     .option('-q, --quiet', 'do not log connections')
     .showHelpAfterError()
@@ -161,6 +185,19 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   if (options.autoCreate) out('hybrid connections:   created on first listen (--auto-create)');
   out(`connection string:    ${relay.connectionString()}`);
   if (!options.rules) out('(the key above is random and shown once; pass --key to fix it)');
+  for (const spec of flags.printEntraToken) {
+    const { role, scope } = roleAssignmentFlag(`cli=${spec}`);
+    const principal = `cli-${role.replace(/^Azure Relay /, '').toLowerCase()}${scope ? `-${scope.replace(/[^A-Za-z0-9]/g, '-')}` : ''}`;
+    const credential = relay.createTokenCredential({ principal, roles: [scope ? { role, scope } : { role }] });
+    const { token } = await credential.getToken('https://relay.azure.net/.default');
+    out(`entra token:          ${role}${scope ? ` on ${scope}` : ''} (principal ${principal}, 1 hour): ${token}`);
+  }
+  const identity = relay.managedIdentityEnvironment;
+  if (identity) {
+    out(`managed identity:     ${options.managedIdentity?.principal} (give it a role with --role-assignment); for your app's environment:`);
+    out(`  IDENTITY_ENDPOINT=${identity.IDENTITY_ENDPOINT}`);
+    out(`  IDENTITY_HEADER=${identity.IDENTITY_HEADER}`);
+  }
   if (!flags.quiet) relay.on('activity', (a: RelayActivity) => out(describe(a)));
   return relay;
 }

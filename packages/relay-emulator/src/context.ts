@@ -8,6 +8,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AccessRight } from 'hyco-websocket/protocol';
 import { authorize } from './auth';
+import { isJwt } from './entra';
+import type { EntraAuthority } from './entra';
 import type { AuthResult } from './auth';
 import { writeFailure } from './handshake';
 import { relayCredential } from './headers';
@@ -49,6 +51,8 @@ export class RelayContext {
     readonly http: HttpExchanges,
     /** `ws` or `wss`: the scheme of every address the relay hands out. */
     readonly scheme: 'ws' | 'wss',
+    /** Checks Entra ID tokens. */
+    readonly entra: EntraAuthority,
     private readonly emitActivity: (activity: RelayActivity) => void,
   ) {}
 
@@ -82,6 +86,8 @@ export class RelayContext {
    * audience is built from the checked host name, never from raw input.
    */
   async checkToken(token: string | undefined, hostname: string, path: string, rules: SharedAccessRule[], right: AccessRight): Promise<AuthResult> {
+    // An Entra ID token (a JWT) is checked against role assignments; anything else as a SAS token.
+    if (token !== undefined && isJwt(token)) return this.entra.check(token, path, right);
     return Promise.resolve(authorize(token, { entityUri: `http://${hostname}/${path}`, rules: [...rules, ...this.options.rules] }, right));
   }
 

@@ -9,6 +9,7 @@
  * that one client's exchange with the protocol's answer (500, or a cut
  * socket once a 101 has gone out) and a debug line, and nothing else.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -29,7 +30,10 @@ import { handleListen } from './listen';
 import { Namespace } from './namespace';
 import type { HybridConnectionStats, RelayEmulatorStats } from './stats';
 import { Dashboard, snapshot, wantsPage } from './dashboard';
-import { checkHybridConnection, checkPath, resolveOptions } from './options';
+import { EntraAuthority, RELAY_AUDIENCE, RELAY_SCOPE } from './entra';
+import type { RoleAssignment } from './entra';
+import { MANAGED_IDENTITY_PATH, handleManagedIdentity, handleOAuth, isOAuthPath } from './oauth';
+import { checkHybridConnection, checkPath, checkRoleAssignments, resolveOptions } from './options';
 import type { HybridConnectionOptions, RelayEmulatorOptions, ResolvedOptions, SharedAccessRule } from './options';
 import { RendezvousTable } from './rendezvous';
 import { isProblem, parseTarget } from './request-target';
@@ -44,6 +48,22 @@ const debug = safeDebug('hyco-relay-emulator:gateway');
 
 /** The largest control message a listener may send, bytes (64 KB body + 32 KB headers). */
 const MAX_CONTROL_MESSAGE = 96 * 1024;
+
+/** What createTokenCredential takes. */
+export interface CreateTokenCredentialOptions {
+  /** The principal's object id (`oid` in its tokens). */
+  principal: string;
+  /** Roles to assign it: `[{ role, scope? }]`. */
+  roles?: { role: string; scope?: string }[];
+  /** Each token's life, seconds. Default 3600. */
+  lifetimeSeconds?: number;
+}
+
+/** A TokenCredential (the Azure SDK's interface) of an emulator principal. */
+export interface EmulatorTokenCredential {
+  readonly principal: string;
+  getToken(scopes: string | string[]): Promise<{ token: string; expiresOnTimestamp: number; tokenType: string }>;
+}
 
 /** The emulator's events and their arguments. */
 export interface RelayEmulatorEvents {
@@ -65,13 +85,22 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   private closing: Promise<void> | undefined;
   private boundPort = 0;
   private readonly dashboard: Dashboard;
+  /** The managed identity endpoint's secret (IDENTITY_HEADER). */
+  private readonly identityHeader = randomBytes(24).toString('base64url');
 
   /** Starts an emulator and resolves once it listens. */
   static async start(options: RelayEmulatorOptions = {}): Promise<RelayEmulator> {
     const resolved = resolveOptions(options);
     const tls = resolved.tls === 'self-signed' ? await selfSignedCertificate(resolved.namespace) : resolved.tls;
-    const emulator = new RelayEmulator(resolved, tls);
+    const entra = await EntraAuthority.create(resolved.roleAssignments, resolved.entraTokens);
+    const emulator = new RelayEmulator(resolved, tls, entra);
     await emulator.listen();
+    if (resolved.entraTokens === 'unverified') {
+      process.emitWarning(
+        'hyco-relay-emulator takes Microsoft Entra ID tokens without checking their signature (entraTokens: "unverified"): for local development on loopback only, never as a security boundary',
+        { code: 'HYCO_EMULATOR_UNVERIFIED_TOKENS' },
+      );
+    }
     return emulator;
   }
 
@@ -79,6 +108,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     private readonly options: ResolvedOptions,
     /** The certificate served, when TLS is on (PEM), so clients can trust it. */
     private readonly tlsMaterial: { cert: string | Buffer; key: string | Buffer } | undefined,
+    private readonly entra: EntraAuthority,
   ) {
     super();
     this.wss = new WebSocketServer({
@@ -92,7 +122,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     });
     for (const hc of options.hybridConnections) this.namespace.add(hc);
     const rendezvous = new RendezvousTable(options.rendezvousTimeoutMs, (sender) => rendezvousTimedOut(this.ctx, sender));
-    this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', (activity) => {
+    this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', entra, (activity) => {
       if (this.listenerCount('activity') > 0) this.emit('activity', activity);
     });
     this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent));
@@ -147,6 +177,59 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     if (!rule) throw new TypeError(`No namespace rule named "${String(ruleName)}"`);
     const base = `Endpoint=sb://${this.displayHost()}:${this.boundPort}/;SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.key}`;
     return this.tlsMaterial ? base : `${base};UseDevelopmentEmulator=true`;
+  }
+
+  /** The tenant id of the emulator's identity provider (the `tid` of its tokens). */
+  get tenantId(): string {
+    return this.entra.tenantId;
+  }
+
+  /**
+   * The environment that points `ManagedIdentityCredential` (and
+   * `DefaultAzureCredential`) at this emulator's managed identity endpoint:
+   * `{ IDENTITY_ENDPOINT, IDENTITY_HEADER }` (as App Service sets them).
+   * Undefined without the `managedIdentity` option.
+   */
+  get managedIdentityEnvironment(): { IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string } | undefined {
+    if (!this.options.managedIdentity) return undefined;
+    const scheme = this.ctx.scheme === 'wss' ? 'https' : 'http';
+    return { IDENTITY_ENDPOINT: `${scheme}://${this.displayHost()}:${this.boundPort}${MANAGED_IDENTITY_PATH}`, IDENTITY_HEADER: this.identityHeader };
+  }
+
+  /** The role assignments in force (including those added by createTokenCredential). */
+  get roleAssignments(): RoleAssignment[] {
+    return this.entra.assignments.map((a) => ({ ...a }));
+  }
+
+  /**
+   * A `TokenCredential` (the Azure SDK's interface) for `principal`, whose
+   * tokens this emulator signs and checks as the service checks Entra ID
+   * tokens: code written for `DefaultAzureCredential` runs against the
+   * emulator unchanged. `roles` (`[{ role, scope? }]`, role names as Azure
+   * spells them, `scope` a hybrid connection path or, when omitted, the
+   * whole namespace) are assigned to the principal; `lifetimeSeconds`
+   * (default 3600) is each token's life.
+   */
+  createTokenCredential(options: CreateTokenCredentialOptions): EmulatorTokenCredential {
+    if (typeof options !== 'object' || options === null || typeof options.principal !== 'string' || !options.principal) {
+      throw new TypeError('createTokenCredential needs { principal } (an object id)');
+    }
+    const { principal } = options;
+    const lifetime = options.lifetimeSeconds ?? 3600;
+    if (typeof lifetime !== 'number' || !Number.isFinite(lifetime) || lifetime <= 0) throw new TypeError('lifetimeSeconds must be a positive number');
+    const added = checkRoleAssignments((options.roles ?? []).map((r) => ({ ...r, principal })));
+    this.entra.assignments.push(...added);
+    const entra = this.entra;
+    return {
+      principal,
+      async getToken(scopes: string | string[]) {
+        // As Entra ID does: a token for the resource of the scope asked for (only the relay's is any use here).
+        const scope = (Array.isArray(scopes) ? scopes[0] : scopes) ?? RELAY_SCOPE;
+        const audience = scope.replace(/\/\.default$/, '');
+        const { token, expiry } = await entra.sign(principal, lifetime, {}, audience === `${RELAY_AUDIENCE}/` ? RELAY_AUDIENCE : audience);
+        return { token, expiresOnTimestamp: expiry * 1000, tokenType: 'Bearer' };
+      },
+    };
   }
 
   /** Creates a hybrid connection. Throws if the path is taken or invalid. */
@@ -359,6 +442,13 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     };
     const target = this.target(req, undefined, refuse);
     if (!target) return undefined;
+    // The emulator's identity provider: OAuth endpoints under its tenant id.
+    if (isOAuthPath(target.pathname, this.entra.tenantId)) {
+      return handleOAuth(req, res, target.pathname, `${this.ctx.scheme === 'wss' ? 'https' : 'http'}://${target.host}`, this.entra, this.options.applications);
+    }
+    if (target.pathname === MANAGED_IDENTITY_PATH) {
+      return handleManagedIdentity(req, res, target.query, this.identityHeader, this.entra, this.options.managedIdentity);
+    }
     if (/^\$hc(\/|$)/i.test(target.rawPath)) {
       refuse(400, 'BadRequest: /$hc/ addresses take WebSocket upgrades only', target, target.rawPath);
       return undefined;

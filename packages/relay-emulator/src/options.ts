@@ -1,7 +1,10 @@
 /** Options of the emulator, their defaults and their checks. */
 import { randomBytes } from 'node:crypto';
 import type { AccessRight } from 'hyco-websocket/protocol';
-import { HTTP_RESPONSE_TIMEOUT_MS, MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS } from 'hyco-websocket/protocol';
+import { HTTP_RESPONSE_TIMEOUT_MS, MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS, isLoopbackHost } from 'hyco-websocket/protocol';
+import { relayRole } from './entra';
+import type { RoleAssignment } from './entra';
+import type { ApplicationRegistration } from './oauth';
 
 /** A shared access rule: a named key granting rights. */
 export interface SharedAccessRule {
@@ -50,6 +53,42 @@ export interface RelayEmulatorOptions {
    * user saw the service do: for testing listeners' keepalive fallbacks).
    */
   listenerPings?: 'answer' | 'close';
+  /**
+   * Roles given to Entra ID principals (by object id), for JWTs:
+   * `[{ principal, role: 'Azure Relay Owner' | 'Azure Relay Listener' | 'Azure Relay Sender', scope? }]`
+   * (`scope` a hybrid connection path; omitted: the whole namespace).
+   */
+  roleAssignments?: RoleAssignment[];
+  /**
+   * Which JWTs are taken: `emulator` (signed by this emulator, default) or
+   * `unverified` (also real Entra ID tokens, without checking their
+   * signature; loopback only).
+   */
+  entraTokens?: 'emulator' | 'unverified';
+  /**
+   * App registrations for the emulator's OAuth token endpoint (client
+   * credentials grant): `[{ clientId, clientSecret, objectId? }]`. Give the
+   * principal (`objectId`, default the client id) roles in `roleAssignments`.
+   */
+  applications?: ApplicationRegistration[];
+  /**
+   * A managed identity for local apps: the emulator answers as the App
+   * Service managed identity endpoint (`relay.managedIdentityEnvironment`
+   * gives `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), so that
+   * `ManagedIdentityCredential` and `DefaultAzureCredential` get tokens
+   * from it unchanged. `principal` is the object id its tokens carry (give
+   * it roles in `roleAssignments`); a user-assigned identity asked for by
+   * `client_id`, `object_id` or `principal_id` gets tokens for that id.
+   */
+  managedIdentity?: ManagedIdentityOptions;
+}
+
+/** The emulator's managed identity. */
+export interface ManagedIdentityOptions {
+  /** Object id of the system-assigned identity. */
+  principal: string;
+  /** Each token's life, seconds. Default 3600. */
+  lifetimeSeconds?: number;
 }
 
 /** Options with every default filled in. */
@@ -67,6 +106,10 @@ export interface ResolvedOptions {
   handshakeTimeoutMs: number;
   httpResponseTimeoutMs: number;
   listenerPings: 'answer' | 'close';
+  roleAssignments: RoleAssignment[];
+  entraTokens: 'emulator' | 'unverified';
+  applications: ApplicationRegistration[];
+  managedIdentity: Required<ManagedIdentityOptions> | undefined;
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
@@ -107,6 +150,41 @@ export function checkPath(path: unknown): string {
   return trimmed;
 }
 
+function checkApplications(value: unknown): ApplicationRegistration[] {
+  if (!Array.isArray(value)) throw optionError('applications must be an array');
+  return value.map((entry: unknown, i) => {
+    const a = entry as Partial<ApplicationRegistration> | null;
+    if (!a || typeof a !== 'object' || typeof a.clientId !== 'string' || !a.clientId || typeof a.clientSecret !== 'string' || !a.clientSecret) {
+      throw optionError(`applications[${i}] must be { clientId, clientSecret, objectId? }`);
+    }
+    if (a.objectId !== undefined && (typeof a.objectId !== 'string' || !a.objectId)) throw optionError(`applications[${i}].objectId must be a string`);
+    return { clientId: a.clientId, clientSecret: a.clientSecret, ...(a.objectId ? { objectId: a.objectId } : {}) };
+  });
+}
+
+function checkManagedIdentity(value: ManagedIdentityOptions | undefined): Required<ManagedIdentityOptions> | undefined {
+  if (value === undefined) return undefined;
+  // Options come from JavaScript and JSON too: nothing about their shape is taken on trust.
+  const principal: unknown = typeof value === 'object' && value !== null ? value.principal : undefined;
+  if (typeof principal !== 'string' || !principal) throw optionError('managedIdentity must be { principal, lifetimeSeconds? }');
+  return { principal, lifetimeSeconds: positiveInt(value.lifetimeSeconds, 'managedIdentity.lifetimeSeconds', 3600) };
+}
+
+/** Checks role assignments; role names as Azure spells them, or short (`Listener`). */
+export function checkRoleAssignments(value: unknown): RoleAssignment[] {
+  if (!Array.isArray(value)) throw optionError('roleAssignments must be an array');
+  return value.map((entry: unknown, i) => {
+    const a = entry as Partial<RoleAssignment> | null;
+    if (!a || typeof a !== 'object') throw optionError(`roleAssignments[${i}] must be an object`);
+    if (typeof a.principal !== 'string' || !a.principal) throw optionError(`roleAssignments[${i}].principal must be a principal's object id`);
+    const role = relayRole(a.role);
+    if (!role) throw optionError(`roleAssignments[${i}].role must be Azure Relay Owner, Azure Relay Listener or Azure Relay Sender`);
+    const out: RoleAssignment = { principal: a.principal, role };
+    if (a.scope !== undefined) out.scope = checkPath(a.scope);
+    return out;
+  });
+}
+
 export function checkHybridConnection(value: unknown): HybridConnectionOptions {
   if (typeof value === 'string') return { path: checkPath(value), requiresClientAuthorization: true };
   if (!value || typeof value !== 'object') throw optionError('hybridConnections entries must be names or objects');
@@ -144,6 +222,11 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
   if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !options.namespace)) {
     throw optionError('namespace must be a host name');
   }
+  const entraTokens = options.entraTokens ?? 'emulator';
+  if (entraTokens !== 'emulator' && entraTokens !== 'unverified') throw optionError('entraTokens must be "emulator" or "unverified"');
+  if (entraTokens === 'unverified' && !isLoopbackHost(host)) {
+    throw optionError('entraTokens "unverified" takes tokens without checking their signature: it is for a loopback host only');
+  }
   const listenerPings = options.listenerPings ?? 'answer';
   if (listenerPings !== 'answer' && listenerPings !== 'close') throw optionError('listenerPings must be "answer" or "close"');
   return {
@@ -164,5 +247,9 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     handshakeTimeoutMs: positiveInt(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
     httpResponseTimeoutMs: positiveInt(options.httpResponseTimeoutMs, 'httpResponseTimeoutMs', HTTP_RESPONSE_TIMEOUT_MS),
     listenerPings,
+    roleAssignments: checkRoleAssignments(options.roleAssignments ?? []),
+    entraTokens,
+    applications: checkApplications(options.applications ?? []),
+    managedIdentity: checkManagedIdentity(options.managedIdentity),
   };
 }

@@ -23,6 +23,13 @@ export interface RelayConnectionString {
   entityPath?: string;
   /** `UseDevelopmentEmulator=true`: no TLS, loopback hosts only. */
   useDevelopmentEmulator: boolean;
+  /** `Authentication=...` as given (`Managed Identity`: use an Entra ID credential instead of a key). */
+  authentication?: string;
+}
+
+/** Whether an `Authentication` value asks for a managed identity (`Managed Identity`, `ManagedIdentity`). */
+export function isManagedIdentity(authentication: string | undefined): boolean {
+  return authentication !== undefined && /^managed\s*identity$/i.test(authentication.trim());
 }
 
 const KNOWN_KEYS: Record<string, string> = {
@@ -32,6 +39,7 @@ const KNOWN_KEYS: Record<string, string> = {
   sharedaccesssignature: 'SharedAccessSignature',
   entitypath: 'EntityPath',
   usedevelopmentemulator: 'UseDevelopmentEmulator',
+  authentication: 'Authentication',
 };
 
 const ENDPOINT_SCHEMES = new Set(['sb:', 'https:', 'http:', 'wss:', 'ws:']);
@@ -87,6 +95,8 @@ export function parseConnectionString(text: string): RelayConnectionString {
     if (!/^(true|false)$/i.test(emulatorText)) throw fail('UseDevelopmentEmulator must be true or false');
     useDevelopmentEmulator = emulatorText.toLowerCase() === 'true';
   }
+  const authentication = values.get('Authentication');
+  if (authentication !== undefined && !authentication) throw fail('Authentication is empty');
   if (useDevelopmentEmulator && !isLoopbackHost(url.hostname)) {
     throw fail(`UseDevelopmentEmulator=true is only honoured for loopback hosts, not "${url.hostname}"`);
   }
@@ -117,5 +127,6 @@ export function parseConnectionString(text: string): RelayConnectionString {
   if (key) result.sharedAccessKey = key;
   if (signature) result.sharedAccessSignature = signature;
   if (entityPath) result.entityPath = entityPath;
+  if (authentication) result.authentication = authentication;
   return result;
 }

@@ -19,6 +19,19 @@ const remember = (token) => {
 };
 const tok = (path, ttl = 60, key = KEY) => remember(hyco.createRelayToken(`http://127.0.0.1/${path}`, 'RootManageSharedAccessKey', key, ttl));
 const out = (line) => process.stdout.write(`${line}\n`);
+/** Entra ID tokens: a JWT's signature segment, found anywhere, means the token leaked. */
+const rememberJwt = (jwt) => {
+  secrets.add(jwt.split('.')[2]);
+  return jwt;
+};
+/** A TokenCredential that records every token it hands out. */
+const recording = (credential) => ({
+  getToken: async (scopes, options) => {
+    const result = await credential.getToken(scopes, options);
+    if (result) rememberJwt(result.token);
+    return result;
+  },
+});
 
 function connect(relay, path, token) {
   return new Promise((resolve) => {
@@ -55,6 +68,29 @@ async function main() {
   const fixed = new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 's'), token: tok('s', 2), reconnectBackoff: [100] });
   fixed.on('error', (e) => out(`fixed listener error: ${e.code} ${e.message}`));
   fixed.on('warning', (e) => out(`fixed listener warning: ${e.code} ${e.message}`));
+  // Keyless: a listener with 2-second JWTs (renewed twice a second), one
+  // whose credential fails after a while, and senders with JWTs the emulator
+  // refuses (a role on another entity, another key's signature).
+  const listenCred = recording(relay.createTokenCredential({ principal: 'listen-app', roles: [{ role: 'Azure Relay Listener', scope: 's' }], lifetimeSeconds: 2 }));
+  const keyless = new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 's'), credential: listenCred, reconnectBackoff: [100] });
+  keyless.on('error', (e) => out(`keyless listener error: ${e.code} ${e.message}`));
+  keyless.on('warning', (e) => out(`keyless listener warning: ${e.code} ${e.message}`));
+  keyless.on('request', (request) => request.reject(404).catch(() => {}));
+  let failing = false;
+  const flaky = new hyco.relayedServer({
+    server: hyco.createRelayListenUri(relay.endpoint, 's'),
+    credential: { getToken: async (scopes) => (failing ? Promise.reject(new Error('identity endpoint unavailable')) : listenCred.getToken(scopes)) },
+    reconnectBackoff: [100],
+  });
+  flaky.on('error', (e) => out(`flaky credential error: ${e.code} ${e.message}`));
+  const sendCred = recording(relay.createTokenCredential({ principal: 'send-app', roles: [{ role: 'Azure Relay Sender', scope: 'other' }], lifetimeSeconds: 1 }));
+  await connect(relay, 's', (await sendCred.getToken(hyco.RELAY_SCOPE)).token); // a role on another entity: 403
+  const foreign = await RelayEmulator.start({ rules, hybridConnections: ['s'] });
+  const foreignJwt = rememberJwt((await foreign.createTokenCredential({ principal: 'listen-app', roles: [{ role: 'Owner' }] }).getToken(hyco.RELAY_SCOPE)).token);
+  await foreign.close();
+  await connect(relay, 's', foreignJwt); // another key's signature: 401
+  await new Promise((resolve) => setTimeout(resolve, 1500)); // the keyless listeners renew
+  failing = true;
   await new Promise((resolve) => setTimeout(resolve, 4000)); // renewals, expiry, retries
   relay.dropControlChannels('s');
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -71,7 +107,7 @@ async function main() {
     out(`token error: ${e.message}`);
   }
   good.close();
-  await Promise.all([server.close(), bad.close(), fixed.close()]);
+  await Promise.all([server.close(), bad.close(), fixed.close(), keyless.close(), flaky.close()]);
   await relay.close();
   fs.writeFileSync(process.argv[2], JSON.stringify([...secrets]));
   out('scenario complete');

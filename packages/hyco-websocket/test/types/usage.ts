@@ -73,3 +73,22 @@ async function emulator(): Promise<void> {
   await relay.close();
 }
 void emulator;
+
+// The Azure SDK's credentials fit `credential` and `token` as they are
+// (taken by shape: no @azure/core-auth needed at run time).
+import { AzureNamedKeyCredential, AzureSASCredential } from '@azure/core-auth';
+import type { TokenCredential } from '@azure/core-auth';
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { RELAY_SCOPE } from 'hyco-websocket';
+const keyless = new relayedServer({ server: 'wss://x/$hc/a', credential: new DefaultAzureCredential() });
+void new relayedServer({ server: 'wss://x/$hc/a', token: new ManagedIdentityCredential() });
+void new relayedServer({ server: 'wss://x/$hc/a', credential: new AzureNamedKeyCredential('Listen', 'key') });
+void new relayedServer({ server: 'wss://x/$hc/a', credential: new AzureSASCredential('SharedAccessSignature sr=x&sig=y&se=1&skn=z') });
+const anyCredential: TokenCredential = { getToken: () => Promise.resolve({ token: 'jwt', expiresOnTimestamp: Date.now() + 3600_000, refreshAfterTimestamp: Date.now() + 1800_000 }) };
+void new relayedServer({ server: 'wss://x/$hc/a', credential: anyCredential });
+void relayedServer.fromConnectionString('Endpoint=sb://x/;Authentication=Managed Identity', { path: 'a', keepalive: false });
+// @ts-expect-error: a credential needs getToken, a key, or a signature
+void new relayedServer({ server: 'wss://x/$hc/a', credential: { name: 'only-a-name' } });
+const scope: string = RELAY_SCOPE;
+void scope;
+void keyless;
