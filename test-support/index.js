@@ -289,6 +289,7 @@ async function checkProperty(property, { defaultSeed, numRuns }) {
 }
 
 module.exports = {
+  ...require('./proxy'),
   FakeRelay: require('./fake-relay').FakeRelay,
   checkProperty,
   KEY,

@@ -6,8 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { client as WebSocketClient } from 'websocket';
-import type { connection as WebSocketConnection, Message } from 'websocket';
+import type { Message } from 'websocket';
+import { dial } from './dial';
+import type { DialResult } from './dial';
+import { checkProxyOption } from './proxy';
 import { RELAY_SCOPE } from './credentials';
 import type { TokenCredential } from './credentials';
 import { RelayArgumentError } from './errors';
@@ -27,6 +29,8 @@ interface RelayFlags {
   path?: string;
   ttl: number;
   entra?: boolean;
+  /** --proxy URL, or false with --no-proxy; undefined: the environment's. */
+  proxy?: string | false;
 }
 
 interface Relay {
@@ -64,6 +68,13 @@ function relayOptions(command: Command): Command {
     .option('-p, --path <path>', 'hybrid connection (default: the connection string\'s EntityPath)')
     .option('--ttl <seconds>', 'token lifetime in seconds', seconds, 3600)
     .option('--entra', 'use Microsoft Entra ID (DefaultAzureCredential, from @azure/identity) instead of a key');
+}
+
+/** --proxy and --no-proxy, for the commands that connect. */
+function proxyOptions(command: Command): Command {
+  return command
+    .option('--proxy <url>', 'HTTP proxy (http://[user:password@]host:port); default: HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the relay')
+    .option('--no-proxy', 'connect directly, whatever the environment says');
 }
 
 function resolveRelay(flags: RelayFlags): Relay {
@@ -118,13 +129,27 @@ function tokenFor(relay: Relay, ttl: number, path = relay.path): string {
   return createRelayToken(`http://${relay.host}/${path ?? ''}`, relay.keyName, relay.key, ttl);
 }
 
+/** Why a sender could not connect, in a line. */
+function sendFailure(outcome: Exclude<DialResult, { kind: 'connect' }>): string {
+  switch (outcome.kind) {
+    case 'status':
+      return `the relay answered ${outcome.status}${outcome.statusText ? ` ${outcome.statusText}` : ''}`;
+    case 'proxy':
+      return outcome.error.message;
+    case 'failed':
+      return outcome.error.message.split('\n')[0];
+    default:
+      return 'the relay did not answer within 60 s';
+  }
+}
+
 /** What to tell someone whose listener failed with `err`, once; and whether to stop. */
 function describeFailure(err: RelayError, address: string): { line: string; stop: boolean } {
   if (err.statusCode === 401 || err.statusCode === 403) {
     return { line: `the relay refused the listener (${err.statusCode}): check the key, rule name or role. ${err.message}`, stop: true };
   }
   const cause = err.cause as NodeJS.ErrnoException | undefined;
-  if (cause?.code === 'ECONNREFUSED') {
+  if (err.code === 'ERR_HYCO_CONNECTION' && cause?.code === 'ECONNREFUSED') {
     const endpoint = parseRelayNamespace(address);
     if (isLoopbackHost(endpoint.host)) {
       return { line: `nothing answers at ${address}: is the emulator running on ${endpoint.port}? (npx hyco-relay-emulator --port ${endpoint.port}); retrying`, stop: false };
@@ -158,13 +183,14 @@ export function buildProgram(): Command {
       else out(appendRelayToken(uri, relay.keyName ?? '', relay.key ?? '', flags.ttl));
     });
 
-  relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)')).action((flags: RelayFlags) => {
+  proxyOptions(relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)'))).action((flags: RelayFlags) => {
     const relay = resolveRelay(flags);
     const path = needPath(relay);
     if (!relay.credential) tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
     const server = new HybridConnectionsWebSocketServer({
       server: createRelayListenUri(relay.address, path),
       token: relay.credential ?? (() => tokenFor(relay, flags.ttl)),
+      ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
     });
     let lastFailure: string | undefined;
     server.on('online', () => {
@@ -213,38 +239,43 @@ export function buildProgram(): Command {
     process.once('SIGTERM', stop);
   });
 
-  relayOptions(program.command('send').description('connect through the relay; send lines from stdin and print what comes back'))
+  proxyOptions(relayOptions(program.command('send').description('connect through the relay; send lines from stdin and print what comes back')))
     .option('-m, --message <text>', 'send this one message, print the reply and exit')
     .option('--protocol <name>', 'subprotocol to request')
-    .action((flags: RelayFlags & { message?: string; protocol?: string }) => {
+    .action(async (flags: RelayFlags & { message?: string; protocol?: string }) => {
       const relay = resolveRelay(flags);
       const path = needPath(relay);
-      const client = new WebSocketClient();
-      client.on('connectFailed', (err: Error) => {
-        process.stderr.write(`hyco-websocket: ${err.message.split('\n')[0]}\n`);
+      const proxy = flags.proxy === undefined ? undefined : checkProxyOption(flags.proxy);
+      const token = await tokenNow(relay, flags.ttl, path);
+      const outcome = await dial(createRelaySendUri(relay.address, path), {
+        clientConfig: {},
+        proxy,
+        ...(flags.protocol ? { protocols: [flags.protocol] } : {}),
+        headers: { ServiceBusAuthorization: token },
+        timeoutMs: 60_000,
+      }).result;
+      if (outcome.kind !== 'connect') {
+        process.stderr.write(`hyco-websocket: ${sendFailure(outcome)}\n`);
         process.exitCode = 1;
+        return;
+      }
+      const connection = outcome.connection;
+      connection.on('message', (m: Message) => {
+        out(m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`);
+        if (flags.message !== undefined) connection.close();
       });
-      client.on('connect', (connection: WebSocketConnection) => {
-        connection.on('message', (m: Message) => {
-          out(m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`);
-          if (flags.message !== undefined) connection.close();
-        });
-        connection.on('close', (code: number, description: string) => {
-          if (flags.message === undefined) out(`closed (${code}${description ? `: ${description}` : ''})`);
-          process.stdin.pause();
-        });
-        if (flags.message !== undefined) {
-          connection.sendUTF(flags.message);
-          return;
-        }
-        process.stderr.write('connected; type lines to send, Ctrl-D to close\n');
-        const lines = createInterface({ input: process.stdin });
-        lines.on('line', (line) => connection.sendUTF(line));
-        lines.on('close', () => connection.close());
+      connection.on('close', (code: number, description: string) => {
+        if (flags.message === undefined) out(`closed (${code}${description ? `: ${description}` : ''})`);
+        process.stdin.pause();
       });
-      return tokenNow(relay, flags.ttl, path).then((token) =>
-        client.connect(createRelaySendUri(relay.address, path), flags.protocol, undefined, { ServiceBusAuthorization: token }),
-      );
+      if (flags.message !== undefined) {
+        connection.sendUTF(flags.message);
+        return;
+      }
+      process.stderr.write('connected; type lines to send, Ctrl-D to close\n');
+      const lines = createInterface({ input: process.stdin });
+      lines.on('line', (line) => connection.sendUTF(line));
+      lines.on('close', () => connection.close());
     });
 
   return program;

@@ -24,11 +24,11 @@
  * connection), `request` (request message, body | undefined, connection).
  */
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
 import type { ConnectionOptions } from 'node:tls';
 import createDebug from 'debug';
-import { client as WebSocketClient } from 'websocket';
-import type { connection as WebSocketConnection, Message } from 'websocket';
+import type { connection as WebSocketConnection, IClientConfig, Message } from 'websocket';
+import { dial } from './dial';
+import type { Dial } from './dial';
 import { RelayError, trackingIdFrom } from './errors';
 import type { RelayErrorCode } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
@@ -37,6 +37,7 @@ import { parseServiceMessage } from './protocol/messages';
 import { backoffDelay } from './backoff';
 import { setLongTimeout } from './timers';
 import type { LongTimer } from './timers';
+import type { ProxyOption } from './proxy';
 import { TokenProvider, renewalDelay } from './token-provider';
 import type { ProvidedToken } from './token-provider';
 
@@ -59,6 +60,8 @@ export interface ControlChannelOptions {
   /** Reconnect delays, ms (the last repeats). */
   backoff: readonly number[];
   tlsOptions?: ConnectionOptions;
+  /** The proxy to reach the relay through (the `proxy` option). */
+  proxy: ProxyOption;
   /**
    * Whether an inline request must wait for its body before it is handed
    * over; when not (nobody handles HTTP), it is handed over at once, to be
@@ -170,11 +173,12 @@ export interface ControlChannelEvents {
 export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private connection: WebSocketConnection | undefined;
   private current: ChannelConnection | undefined;
-  private pendingClient: InstanceType<typeof WebSocketClient> | undefined;
+  private pendingAttempt: Dial | undefined;
+  /** The proxy failure last reported: the same one again is not reported on every attempt. */
+  private proxyReported: string | undefined;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: LongTimer | undefined;
-  private connectTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -220,9 +224,9 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.clearTimers();
-    if (this.pendingClient) {
-      this.pendingClient.abort();
-      this.pendingClient = undefined;
+    if (this.pendingAttempt) {
+      this.pendingAttempt.abort();
+      this.pendingAttempt = undefined;
     }
     const connection = this.connection;
     if (connection && connection.connected) {
@@ -242,8 +246,8 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   }
 
   private clearTimers(): void {
-    for (const timer of [this.reconnectTimer, this.connectTimer]) if (timer) clearTimeout(timer);
-    this.reconnectTimer = this.connectTimer = undefined;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.renewTimer?.clear();
     this.renewTimer = undefined;
     this.stopKeepalive();
@@ -267,8 +271,15 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
 
   private retry(error: RelayError): void {
     if (this.closed) return;
-    this.report(error);
-    if (error.statusCode === 404) {
+    const viaProxy = error.code === 'ERR_HYCO_PROXY' || error.code === 'ERR_HYCO_PROXY_AUTH';
+    const proxyKey = viaProxy ? `${error.code}:${error.statusCode ?? ''}:${(error.cause as NodeJS.ErrnoException | undefined)?.code ?? ''}` : undefined;
+    if (proxyKey !== undefined && proxyKey === this.proxyReported) {
+      // The same proxy failure as last time: retried, not reported again.
+      this.lastError = error;
+      debug('still failing: %s', error.message);
+    } else this.report(error);
+    this.proxyReported = proxyKey;
+    if (error.statusCode === 404 && !viaProxy) {
       // The hybrid connection does not exist: retrying will not make it so.
       this.goOffline(error);
       return;
@@ -287,47 +298,46 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     }
     if (this.closed) return;
     const token = provided.token;
-    const client = new WebSocketClient({
-      // The keepalive is this channel's own (see the file comment).
-      keepalive: false,
-      maxReceivedFrameSize: 0x100000,
-      maxReceivedMessageSize: 0x400000,
-      ...(this.options.tlsOptions ? { tlsOptions: this.options.tlsOptions } : {}),
-    } as ConstructorParameters<typeof WebSocketClient>[0]);
-    this.pendingClient = client;
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.pendingClient = undefined;
-      if (this.connectTimer) clearTimeout(this.connectTimer);
-      this.connectTimer = undefined;
-      return true;
-    };
-    client.on('httpResponse', (response: IncomingMessage) => {
-      response.resume();
-      if (!settle()) return;
-      this.retry(statusError(response.statusCode ?? 0, response.statusMessage, 'Opening the control channel'));
+    const attempt = dial(this.options.listenUri, {
+      clientConfig: {
+        // The keepalive is this channel's own (see the file comment).
+        keepalive: false,
+        maxReceivedFrameSize: 0x100000,
+        maxReceivedMessageSize: 0x400000,
+        ...(this.options.tlsOptions ? { tlsOptions: this.options.tlsOptions } : {}),
+      } as IClientConfig,
+      proxy: this.options.proxy,
+      headers: { [AUTH_HEADER]: token },
+      timeoutMs: this.options.connectTimeout,
     });
-    client.on('connectFailed', (err: Error) => {
-      if (!settle()) return;
-      this.retry(new RelayError('ERR_HYCO_CONNECTION', `Opening the control channel failed: ${err.message}`, { cause: err }));
-    });
-    client.on('connect', (connection: WebSocketConnection) => {
-      if (!settle()) return;
-      if (this.closed) {
-        connection.close(1000, 'Listener closing');
-        return;
-      }
-      this.onOpen(connection, provided);
-    });
-    this.connectTimer = setTimeout(() => {
-      if (!settle()) return;
-      client.abort();
-      this.retry(new RelayError('ERR_HYCO_CONNECTION', `Opening the control channel timed out after ${this.options.connectTimeout} ms`));
-    }, this.options.connectTimeout);
+    this.pendingAttempt = attempt;
     debug('connecting to %s', this.options.listenUri);
-    client.connect(this.options.listenUri, undefined, undefined, { [AUTH_HEADER]: token });
+    const outcome = await attempt.result;
+    if (this.pendingAttempt === attempt) this.pendingAttempt = undefined;
+    switch (outcome.kind) {
+      case 'connect':
+        if (this.closed) {
+          outcome.connection.close(1000, 'Listener closing');
+          return;
+        }
+        this.proxyReported = undefined;
+        this.onOpen(outcome.connection, provided);
+        return;
+      case 'status':
+        this.retry(statusError(outcome.status, outcome.statusText, 'Opening the control channel'));
+        return;
+      case 'proxy':
+        this.retry(outcome.error);
+        return;
+      case 'failed':
+        this.retry(new RelayError('ERR_HYCO_CONNECTION', `Opening the control channel failed: ${outcome.error.message}`, { cause: outcome.error }));
+        return;
+      case 'timeout':
+        this.retry(new RelayError('ERR_HYCO_CONNECTION', `Opening the control channel timed out after ${this.options.connectTimeout} ms`));
+        return;
+      case 'aborted':
+        return;
+    }
   }
 
   private onOpen(connection: WebSocketConnection, provided: ProvidedToken): void {

@@ -26,7 +26,9 @@ export type RelayErrorCode =
   | 'ERR_HYCO_ALREADY_RESOLVED'
   | 'ERR_HYCO_NOT_SUPPORTED'
   | 'ERR_HYCO_CLOSED'
-  | 'ERR_HYCO_MALFORMED_MESSAGE';
+  | 'ERR_HYCO_MALFORMED_MESSAGE'
+  | 'ERR_HYCO_PROXY'
+  | 'ERR_HYCO_PROXY_AUTH';
 
 export interface RelayErrorOptions {
   /** HTTP status the service answered with, when the error came from it. */

@@ -6,12 +6,12 @@
  * backpressure; the response goes back the same way.
  */
 import createDebug from 'debug';
-import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, frame as WebSocketFrame, IClientConfig } from 'websocket';
+import { dial } from './dial';
 import { RelayError } from './errors';
 import type { RequestMessage } from './protocol/messages';
 import { parseServiceMessage } from './protocol/messages';
-import { holdFirstData } from './request';
+import type { ProxyOption } from './proxy';
 
 const debug = createDebug('hyco-websocket:http');
 
@@ -19,31 +19,21 @@ const debug = createDebug('hyco-websocket:http');
 const MAX_REQUEST_MESSAGE = 96 * 1024;
 
 /** Opens a rendezvous WebSocket for HTTP (frames delivered one by one). */
-export function openHttpRendezvous(address: string, clientConfig: IClientConfig, timeoutMs: number): Promise<WebSocketConnection> {
-  return new Promise((resolve, reject) => {
-    const client = new WebSocketClient({ ...clientConfig, assembleFragments: false });
-    const timer = setTimeout(() => {
-      client.abort();
-      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    client.on('connect', (connection: WebSocketConnection) => {
-      clearTimeout(timer);
-      // The request may arrive with the 101: hold it until the caller listens.
-      holdFirstData(client, connection);
-      resolve(connection);
-    });
-    client.on('connectFailed', (err: Error) => {
-      clearTimeout(timer);
-      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed: ${err.message.split('\n')[0]}`, { cause: err }));
-    });
-    client.on('httpResponse', (res: { statusCode?: number; resume(): void }) => {
-      clearTimeout(timer);
-      res.resume();
-      reject(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed with status ${res.statusCode ?? 0}`, { statusCode: res.statusCode ?? 0 }));
-    });
-    debug('opening HTTP rendezvous');
-    client.connect(address);
-  });
+export async function openHttpRendezvous(address: string, clientConfig: IClientConfig, timeoutMs: number, proxy: ProxyOption): Promise<WebSocketConnection> {
+  debug('opening HTTP rendezvous');
+  const outcome = await dial(address, { clientConfig: { ...clientConfig, assembleFragments: false }, proxy, timeoutMs }).result;
+  switch (outcome.kind) {
+    case 'connect':
+      return outcome.connection;
+    case 'proxy':
+      throw outcome.error;
+    case 'status':
+      throw new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed with status ${outcome.status}`, { statusCode: outcome.status });
+    case 'failed':
+      throw new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous failed: ${outcome.error.message.split('\n')[0]}`, { cause: outcome.error });
+    default:
+      throw new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The HTTP rendezvous did not answer within ${timeoutMs} ms`);
+  }
 }
 
 /** Where the body of a request read from a rendezvous goes. */

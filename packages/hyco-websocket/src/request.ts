@@ -5,14 +5,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
-import type { IncomingMessage } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import { parse as parseUrl } from 'node:url';
 import type { UrlWithParsedQuery } from 'node:url';
 import createDebug from 'debug';
-import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
+import { dial } from './dial';
+import type { Dial } from './dial';
 import { RelayError } from './errors';
+import type { ProxyOption } from './proxy';
 import { PARAM_STATUS_CODE, PARAM_STATUS_DESCRIPTION } from './protocol/constants';
 import { pathAfterEntity, stripRelayQuery } from './protocol/uri';
 import type { AcceptMessage } from './protocol/messages';
@@ -30,6 +31,8 @@ export interface RequestConfig {
   ignoreXForwardedFor: boolean;
   /** Give up opening a rendezvous after this long, ms. */
   rendezvousTimeout: number;
+  /** The proxy to reach the relay through (the `proxy` option). */
+  proxy: ProxyOption;
 }
 
 export interface RequestedExtension {
@@ -119,27 +122,6 @@ function checkRejection(status: unknown, reason: unknown): { status: number; rea
   return { status: code, reason: text };
 }
 
-/**
- * The sender may speak first: its first frames can arrive with the
- * rendezvous' 101, and `websocket`'s client hands them to the connection
- * right after its `connect` event, before the application (which gets the
- * connection through a callback or a Promise) has attached its handlers.
- * Those bytes, and the socket, are held until the accept has been
- * delivered, so that nothing is lost.
- */
-export function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
-  const internals = client as unknown as { firstDataChunk?: Buffer | null };
-  const early = internals.firstDataChunk;
-  internals.firstDataChunk = Buffer.alloc(0);
-  connection.socket.pause();
-  setImmediate(() => {
-    if (early && early.length > 0 && connection.connected) {
-      (connection as unknown as { handleSocketData(data: Buffer): void }).handleSocketData(early);
-    }
-    connection.socket.resume();
-  });
-}
-
 export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnectionsWebSocketRequestEvents> {
   /** The sender's handshake, as `websocket` exposes it: lower-cased headers, url, method. */
   readonly httpRequest: { headers: Record<string, string>; url: string; method: string };
@@ -167,8 +149,8 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   private resolved = false;
   /** The listener is closing: an accept that completes now is closed at once. */
   private closing = false;
-  /** The accept's rendezvous client while it opens. */
-  private rendezvousClient: InstanceType<typeof WebSocketClient> | undefined;
+  /** The accept's rendezvous while it opens. */
+  private rendezvousAttempt: Dial | undefined;
   /** Settles when the accept or reject under way has finished. */
   private settling: Promise<void> = Promise.resolve();
 
@@ -303,9 +285,9 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
       return this.reject(503, 'The listener is closing').catch(() => undefined);
     }
     this.closing = true;
-    if (this.rendezvousClient) {
-      this.rendezvousClient.abort();
-      this.rendezvousClient = undefined;
+    if (this.rendezvousAttempt) {
+      this.rendezvousAttempt.abort();
+      this.rendezvousAttempt = undefined;
       return this.sendRejection(503, 'The listener is closing').catch(() => undefined);
     }
     return this.settling;
@@ -369,7 +351,7 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
   }
 
   /** Opens a WebSocket to a rendezvous address and reports how it went. */
-  private rendezvous(
+  private async rendezvous(
     uri: string,
     protocols: string[] | undefined,
     headers: Record<string, string | string[]>,
@@ -379,44 +361,29 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
     | { kind: 'status'; status: number; statusText: string | undefined }
     | { kind: 'error'; error: RelayError }
   > {
-    return new Promise((resolve) => {
-      const client = new WebSocketClient({ ...this.config.clientConfig });
-      if (isAccept) this.rendezvousClient = client;
-      let settled = false;
-      const settle = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        clearTimeout(timer);
-        if (this.rendezvousClient === client) this.rendezvousClient = undefined;
-        return true;
-      };
-      const timer = setTimeout(() => {
-        if (!settle()) return;
-        client.abort();
-        resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous did not answer within ${this.config.rendezvousTimeout} ms`) });
-      }, this.config.rendezvousTimeout);
-      client.on('connect', (connection: WebSocketConnection) => {
-        if (!settle()) {
-          connection.drop();
-          return;
-        }
-        holdFirstData(client, connection);
-        resolve({ kind: 'connect', connection });
-      });
-      client.on('httpResponse', (res: IncomingMessage) => {
-        res.resume();
-        if (settle()) resolve({ kind: 'status', status: res.statusCode ?? 0, statusText: res.statusMessage });
-      });
-      client.on('connectFailed', (err: Error) => {
-        if (settle()) resolve({ kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous failed: ${err.message}`, { cause: err }) });
-      });
-      // An aborted client (close() abandoning an accept) reports nothing: settle it here.
-      const abort = client.abort.bind(client);
-      client.abort = () => {
-        abort();
-        if (settle()) resolve({ kind: 'error', error: new RelayError('ERR_HYCO_CLOSED', 'The rendezvous was abandoned: the listener is closing') });
-      };
-      client.connect(uri, protocols, undefined, headers);
+    const attempt = dial(uri, {
+      clientConfig: this.config.clientConfig,
+      proxy: this.config.proxy,
+      protocols,
+      headers,
+      timeoutMs: this.config.rendezvousTimeout,
     });
+    if (isAccept) this.rendezvousAttempt = attempt;
+    const outcome = await attempt.result;
+    if (this.rendezvousAttempt === attempt) this.rendezvousAttempt = undefined;
+    switch (outcome.kind) {
+      case 'connect':
+      case 'status':
+        return outcome;
+      case 'proxy':
+        return { kind: 'error', error: outcome.error };
+      case 'failed':
+        return { kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous failed: ${outcome.error.message}`, { cause: outcome.error }) };
+      case 'timeout':
+        return { kind: 'error', error: new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `The rendezvous did not answer within ${this.config.rendezvousTimeout} ms`) };
+      case 'aborted':
+        // close() abandoning an accept.
+        return { kind: 'error', error: new RelayError('ERR_HYCO_CLOSED', 'The rendezvous was abandoned: the listener is closing') };
+    }
   }
 }

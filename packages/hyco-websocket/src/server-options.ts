@@ -9,6 +9,8 @@ import { DEFAULT_BACKOFF_MS } from './backoff';
 import type { ControlChannelKeepalive } from './control-channel';
 import { MAX_TIMER_MS } from './timers';
 import type { TokenSource } from './token-provider';
+import { checkProxyOption } from './proxy';
+import type { ProxyOption } from './proxy';
 
 /** Options of the relayed server. Times are in milliseconds. */
 export interface HybridConnectionsWebSocketServerOptions {
@@ -26,6 +28,13 @@ export interface HybridConnectionsWebSocketServerOptions {
   token?: TokenSource;
   /** The Azure SDK's name for the same option: a credential (or anything `token` takes). */
   credential?: TokenSource;
+  /**
+   * An HTTP proxy for every connection to the relay (control channel,
+   * rendezvous): `http://[user:password@]host:port`, or `false` for none.
+   * Default: `HTTPS_PROXY` / `HTTP_PROXY` (by the target's scheme) unless
+   * `NO_PROXY` lists the host; never for loopback targets.
+   */
+  proxy?: string | false;
   /** Accept every sender with its first requested subprotocol. Default false. */
   autoAcceptConnections?: boolean;
   /** Tracking id sent as `sb-hc-id` on the control channel. */
@@ -75,8 +84,8 @@ export interface HybridConnectionsWebSocketServerOptions {
   reconnectBackoff?: number[];
 }
 
-export type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions' | 'token' | 'credential'>> &
-  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'> & { token: TokenSource };
+export type ResolvedOptions = Required<Omit<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions' | 'token' | 'credential' | 'proxy'>> &
+  Pick<HybridConnectionsWebSocketServerOptions, 'id' | 'tlsOptions'> & { token: TokenSource; proxy: ProxyOption };
 
 const DEFAULTS = {
   autoAcceptConnections: false,
@@ -140,6 +149,7 @@ export function resolveOptions(options: HybridConnectionsWebSocketServerOptions)
     throw new RelayArgumentError('The "controlChannelKeepalive" option must be "auto", "ping" or "pong"');
   }
   if (resolved.id !== undefined && typeof resolved.id !== 'string') throw new RelayArgumentError('The "id" option must be a string');
+  resolved.proxy = checkProxyOption(resolved.proxy);
   return resolved;
 }
 

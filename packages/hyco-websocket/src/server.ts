@@ -94,6 +94,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       clientConfig,
       ignoreXForwardedFor: this.config.ignoreXForwardedFor,
       rendezvousTimeout: this.config.rendezvousTimeout,
+      proxy: this.config.proxy,
     };
     this.channel = new ListenerControlChannel({
       listenUri: uri,
@@ -104,6 +105,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       connectTimeout: this.config.connectTimeout,
       backoff: this.config.reconnectBackoff,
       needsBody: () => this.listenerCount('httpRequest') > 0,
+      proxy: this.config.proxy,
       ...(this.config.tlsOptions ? { tlsOptions: this.config.tlsOptions } : {}),
     });
     this.channel.on('online', () => {
@@ -287,7 +289,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       this.dispatchHttp(exchange.req, exchange.res);
       return;
     }
-    openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout).then(
+    openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.config.proxy).then(
       (connection) => {
         if (this.closed) {
           connection.drop();
@@ -316,7 +318,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private routeFor(request: RequestMessage['request'], from: ChannelConnection): ExchangeRoute {
     return {
       sendInline: (json, body) => from.sendJson(json) && (body === undefined || from.sendBinary(body)),
-      openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout),
+      openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.config.proxy),
       report: (error) => this.report(error),
     };
   }

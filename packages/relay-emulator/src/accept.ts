@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PARAM_STATUS_CODE, PARAM_STATUS_DESCRIPTION } from 'hyco-websocket/protocol';
+import { peer } from './activity';
 import type { RelayContext } from './context';
 import { FrameRelay } from './frame-relay';
 import { upgradeProblem, writeFailure, writeSwitchingProtocols } from './handshake';
@@ -71,7 +72,7 @@ function reject(ctx: RelayContext, socket: Duplex, target: RequestTarget, secret
   ctx.namespace.totals.sendersRejected++;
   debug('listener rejected sender %s with %d', sender.id, status);
   writeFailure(sender.socket, status, sanitizeReason(description));
-  ctx.report({ type: 'sender-rejected', path: sender.entity.path, id: sender.id, status });
+  ctx.report({ type: 'sender-rejected', path: sender.entity.path, id: sender.id, status, ...peer(socket) });
   writeFailure(socket, 410, 'Gone: the sender was rejected');
 }
 
@@ -104,7 +105,7 @@ function join(ctx: RelayContext, sender: PendingSender, req: IncomingMessage, so
   ctx.namespace.relays.add(relay);
   ctx.namespace.totals.sendersAccepted++;
   debug('relayed connection %s joined on %s', sender.id, entity.path);
-  ctx.report({ type: 'sender-accepted', path: entity.path, id: sender.id });
+  ctx.report({ type: 'sender-accepted', path: entity.path, id: sender.id, ...peer(socket) });
   relay.start(sender.head, head);
 }
 

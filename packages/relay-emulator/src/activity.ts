@@ -1,4 +1,6 @@
 /** What the emulator reports about what comes and goes (its `activity` event). */
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 /** What the emulator reports through its `activity` event (no secrets, no payloads; client strings made printable). */
 export interface RelayActivity {
@@ -19,4 +21,16 @@ export interface RelayActivity {
   status?: number;
   /** Why, for refusals and listener errors. */
   detail?: string;
+  /**
+   * The address the listener's connection came from: its control channel
+   * (`listener-online`) or its rendezvous (`sender-accepted`,
+   * `sender-rejected`). Through a proxy, the proxy's.
+   */
+  listenerAddress?: string;
+}
+
+/** The address a listener's connection came from, for activity events. */
+export function peer(socket: Duplex): Pick<RelayActivity, 'listenerAddress'> {
+  const address = (socket as Partial<Socket>).remoteAddress;
+  return address ? { listenerAddress: address } : {};
 }

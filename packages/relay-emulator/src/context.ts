@@ -61,6 +61,7 @@ export class RelayContext {
     const safe: RelayActivity = { type: activity.type, path: printable(activity.path), id: printable(activity.id) };
     if (activity.status !== undefined) safe.status = activity.status;
     if (activity.detail !== undefined) safe.detail = printable(activity.detail, 300);
+    if (activity.listenerAddress !== undefined) safe.listenerAddress = printable(activity.listenerAddress, 64);
     this.recent.push({ ...safe, time: new Date().toISOString() });
     if (this.recent.length > RECENT_ACTIVITY) this.recent.shift();
     this.emitActivity(safe);

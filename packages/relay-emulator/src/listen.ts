@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { peer } from './activity';
 import type { RelayContext } from './context';
 import { CLOSE_ENTITY_GONE, ControlChannel } from './control-channel';
 import { upgradeProblem } from './handshake';
@@ -100,6 +101,6 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
     online.listeners.add(channel);
     ctx.namespace.totals.listenersAccepted++;
     debug('listener %s online on %s (%d)', trackingId, online.path, online.listeners.size);
-    ctx.report({ type: 'listener-online', path: online.path, id: trackingId });
+    ctx.report({ type: 'listener-online', path: online.path, id: trackingId, ...peer(socket) });
   }
 }

@@ -9,6 +9,7 @@ const hyco = require('hyco-websocket');
 const { RelayEmulator } = require('hyco-relay-emulator');
 
 const KEY = 'c2VjcmV0LXNjZW5hcmlvLWtleS1kby1ub3QtbG9n';
+const PROXY_PASSWORD = 'pr0xy-pa55word-n0t-f0r-l0gs';
 const rules = [{ name: 'RootManageSharedAccessKey', key: KEY, rights: ['Manage', 'Listen', 'Send'] }];
 const secrets = new Set([KEY]);
 const remember = (token) => {
@@ -89,6 +90,21 @@ async function main() {
   const foreignJwt = rememberJwt((await foreign.createTokenCredential({ principal: 'listen-app', roles: [{ role: 'Owner' }] }).getToken(hyco.RELAY_SCOPE)).token);
   await foreign.close();
   await connect(relay, 's', foreignJwt); // another key's signature: 401
+  // A proxy with credentials in its URL that cannot be reached: its password must not show anywhere,
+  // the proxy agent's own debug output (DEBUG=*) included.
+  secrets.add(PROXY_PASSWORD);
+  const proxied = new hyco.relayedServer({
+    server: hyco.createRelayListenUri(relay.endpoint, 's'),
+    token: () => tok('s'),
+    proxy: `http://relay-user:${PROXY_PASSWORD}@127.0.0.1:9`,
+    reconnectBackoff: [100],
+  });
+  proxied.on('error', (e) => out(`proxied listener error: ${e.code} ${e.message} ${String(e.cause ?? '')}`));
+  try {
+    new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 's'), token: 't', proxy: `socks5://relay-user:${PROXY_PASSWORD}@127.0.0.1:9` });
+  } catch (e) {
+    out(`proxy option error: ${e.message}`);
+  }
   await new Promise((resolve) => setTimeout(resolve, 1500)); // the keyless listeners renew
   failing = true;
   await new Promise((resolve) => setTimeout(resolve, 4000)); // renewals, expiry, retries
@@ -107,7 +123,7 @@ async function main() {
     out(`token error: ${e.message}`);
   }
   good.close();
-  await Promise.all([server.close(), bad.close(), fixed.close(), keyless.close(), flaky.close()]);
+  await Promise.all([server.close(), bad.close(), fixed.close(), keyless.close(), flaky.close(), proxied.close()]);
   await relay.close();
   fs.writeFileSync(process.argv[2], JSON.stringify([...secrets]));
   out('scenario complete');
