@@ -4,7 +4,8 @@
 // use without defining are filled in: `ns`, `keyName`, `key`, `listenUri`,
 // `token`, `httpServer`, `handleWebSocket`, HYCO_CONNECTION_STRING
 // (EntityPath=chat), and a managed identity (IDENTITY_ENDPOINT and
-// IDENTITY_HEADER, the emulator's) for DefaultAzureCredential. A block passes when it throws nothing, leaves no
+// IDENTITY_HEADER, the emulator's) for DefaultAzureCredential; an echo
+// listener serves sender blocks on "echo". A block passes when it throws nothing, leaves no
 // unhandled rejection, and, where it shows a result in a comment
 // (`expr; // 'value'`, or the value on the comment line below), gives that
 // result. A block that starts a relayed server must come online, and then
@@ -150,6 +151,12 @@ test('every JavaScript block of the READMEs runs against the emulator as written
     roleAssignments: [{ principal: 'readme-app', role: 'Azure Relay Owner' }],
   });
   t.after(() => relay.close());
+  // Sender blocks talk to an echo listener on "echo" (WebSocket and HTTP).
+  const echo = new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 'echo'), credential: { name: 'RootManageSharedAccessKey', key: KEY }, id: 'readme-echo' });
+  echo.on('request', (request) => request.accept(request.requestedProtocols[0] ?? null).then((c) => c.on('message', (m) => c.sendUTF(m.utf8Data ?? '')), () => {}));
+  echo.on('httpRequest', (req, res) => res.end(JSON.stringify({ method: req.method, url: req.url })));
+  t.after(() => echo.close());
+  await new Promise((resolve) => echo.once('online', resolve));
   const settings = {
     ns: relay.endpoint,
     keyName: 'RootManageSharedAccessKey',

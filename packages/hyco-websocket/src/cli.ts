@@ -6,10 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Message } from 'websocket';
-import { dial } from './dial';
-import type { DialResult } from './dial';
-import { checkProxyOption } from './proxy';
+import type { connection as WebSocketConnection, Message } from 'websocket';
+import { HybridConnectionsWebSocketClient } from './client';
+import { getRuntimeInformation } from './runtime-information';
 import { RELAY_SCOPE } from './credentials';
 import type { TokenCredential } from './credentials';
 import { RelayArgumentError } from './errors';
@@ -53,6 +52,15 @@ function packageVersion(): string {
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
+
+function milliseconds(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number of milliseconds');
+  return Number(value);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 function seconds(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
@@ -129,20 +137,6 @@ function tokenFor(relay: Relay, ttl: number, path = relay.path): string {
   return createRelayToken(`http://${relay.host}/${path ?? ''}`, relay.keyName, relay.key, ttl);
 }
 
-/** Why a sender could not connect, in a line. */
-function sendFailure(outcome: Exclude<DialResult, { kind: 'connect' }>): string {
-  switch (outcome.kind) {
-    case 'status':
-      return `the relay answered ${outcome.status}${outcome.statusText ? ` ${outcome.statusText}` : ''}`;
-    case 'proxy':
-      return outcome.error.message;
-    case 'failed':
-      return outcome.error.message.split('\n')[0];
-    default:
-      return 'the relay did not answer within 60 s';
-  }
-}
-
 /** What to tell someone whose listener failed with `err`, once; and whether to stop. */
 function describeFailure(err: RelayError, address: string): { line: string; stop: boolean } {
   if (err.statusCode === 401 || err.statusCode === 403) {
@@ -195,7 +189,7 @@ export function buildProgram(): Command {
     let lastFailure: string | undefined;
     server.on('online', () => {
       lastFailure = undefined;
-      out(`listening on "${path}" through ${relay.address}`);
+      out(`listening on "${path}" through ${relay.address} (listener id ${server.listenerId})`);
     });
     server.on('connecting', (attempt: number, delay: number) => {
       if (attempt > 0 && lastFailure === undefined) out(`reconnecting (attempt ${attempt + 1}, in ${delay} ms)`);
@@ -239,43 +233,96 @@ export function buildProgram(): Command {
     process.once('SIGTERM', stop);
   });
 
-  proxyOptions(relayOptions(program.command('send').description('connect through the relay; send lines from stdin and print what comes back')))
+  proxyOptions(relayOptions(program.command('send').description('connect through the relay; send lines from stdin (or one message) and print what comes back')))
     .option('-m, --message <text>', 'send this one message, print the reply and exit')
     .option('--protocol <name>', 'subprotocol to request')
-    .action(async (flags: RelayFlags & { message?: string; protocol?: string }) => {
+    .option('--allowed-listener <id>', 'only this listener may take the connection (repeatable; see listen\'s id)', collect, [])
+    .option('--wait <ms>', 'with piped input: after its end, wait this long at most for the replies', milliseconds, 5000)
+    .action(async (flags: RelayFlags & { message?: string; protocol?: string; allowedListener: string[]; wait: number }) => {
       const relay = resolveRelay(flags);
       const path = needPath(relay);
-      const proxy = flags.proxy === undefined ? undefined : checkProxyOption(flags.proxy);
-      const token = await tokenNow(relay, flags.ttl, path);
-      const outcome = await dial(createRelaySendUri(relay.address, path), {
-        clientConfig: {},
-        proxy,
-        ...(flags.protocol ? { protocols: [flags.protocol] } : {}),
-        headers: { ServiceBusAuthorization: token },
-        timeoutMs: 60_000,
-      }).result;
-      if (outcome.kind !== 'connect') {
-        process.stderr.write(`hyco-websocket: ${sendFailure(outcome)}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      const connection = outcome.connection;
-      connection.on('message', (m: Message) => {
-        out(m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`);
-        if (flags.message !== undefined) connection.close();
+      const client = new HybridConnectionsWebSocketClient({
+        token: relay.credential ?? (() => tokenFor(relay, flags.ttl, path)),
+        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+        ...(flags.allowedListener.length ? { allowedListeners: flags.allowedListener } : {}),
       });
-      connection.on('close', (code: number, description: string) => {
-        if (flags.message === undefined) out(`closed (${code}${description ? `: ${description}` : ''})`);
-        process.stdin.pause();
+      const connection = await new Promise<WebSocketConnection | undefined>((resolve) => {
+        client.once('connect', resolve);
+        client.once('connectFailed', (err: Error) => {
+          process.stderr.write(`hyco-websocket: ${err.message}\n`);
+          process.exitCode = 1;
+          resolve(undefined);
+        });
+        client.connect(createRelaySendUri(relay.address, path), flags.protocol);
       });
+      if (!connection) return;
       if (flags.message !== undefined) {
+        // One message, one reply, printed as it is (for scripts).
+        connection.once('message', (m: Message) => {
+          out(m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`);
+          connection.close();
+        });
         connection.sendUTF(flags.message);
         return;
       }
-      process.stderr.write('connected; type lines to send, Ctrl-D to close\n');
+      const interactive = process.stdin.isTTY === true;
+      let sent = 0;
+      let replies = 0;
+      let inputEnded = false;
+      let waitTimer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        if (waitTimer) clearTimeout(waitTimer);
+        if (connection.connected) connection.close();
+      };
+      // Replies are marked "< ", so they are told apart from what was typed.
+      connection.on('message', (m: Message) => {
+        replies++;
+        out(`< ${m.type === 'utf8' ? m.utf8Data : `<${m.binaryData.length} bytes>`}`);
+        if (inputEnded && replies >= sent) finish();
+      });
+      connection.on('close', (code: number, description: string) => {
+        if (waitTimer) clearTimeout(waitTimer);
+        if (interactive || code !== 1000) out(`closed (${code}${description ? `: ${description}` : ''})`);
+        if (inputEnded && replies < sent) {
+          process.stderr.write(`hyco-websocket: ${sent - replies} of ${sent} messages got no reply\n`);
+          process.exitCode = 1;
+        }
+        process.stdin.pause();
+      });
+      if (interactive) process.stderr.write('connected; type lines to send, Ctrl-D to close\n');
       const lines = createInterface({ input: process.stdin });
-      lines.on('line', (line) => connection.sendUTF(line));
-      lines.on('close', () => connection.close());
+      lines.on('line', (line) => {
+        if (!connection.connected) return;
+        sent++;
+        connection.sendUTF(line);
+      });
+      lines.on('close', () => {
+        inputEnded = true;
+        if (replies >= sent || interactive) finish();
+        // Piped input: the replies to what was sent may still be on their way.
+        else waitTimer = setTimeout(finish, flags.wait);
+      });
+    });
+
+  proxyOptions(relayOptions(program.command('status').description('is anyone listening? print the listener count and dates of --path')))
+    .option('--json', 'print the runtime information as JSON')
+    .action(async (flags: RelayFlags & { json?: boolean }) => {
+      const relay = resolveRelay(flags);
+      const path = needPath(relay);
+      const info = await getRuntimeInformation(relay.address, path, {
+        token: relay.credential ?? (() => tokenFor(relay, flags.ttl, path)),
+        ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+      });
+      if (flags.json) {
+        out(JSON.stringify(info, null, 2));
+        return;
+      }
+      out(`hybrid connection:  ${path}`);
+      out(`listeners online:   ${info.listenerCount}`);
+      if (info.createdAt) out(`created:            ${info.createdAt.toISOString()}`);
+      if (info.updatedAt) out(`updated:            ${info.updatedAt.toISOString()}`);
+      if (info.requiresClientAuthorization !== undefined) out(`senders need a token: ${info.requiresClientAuthorization ? 'yes' : 'no'}`);
+      if (info.userMetadata) out(`user metadata:      ${info.userMetadata}`);
     });
 
   return program;

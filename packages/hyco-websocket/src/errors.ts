@@ -28,7 +28,9 @@ export type RelayErrorCode =
   | 'ERR_HYCO_CLOSED'
   | 'ERR_HYCO_MALFORMED_MESSAGE'
   | 'ERR_HYCO_PROXY'
-  | 'ERR_HYCO_PROXY_AUTH';
+  | 'ERR_HYCO_PROXY_AUTH'
+  | 'ERR_HYCO_NO_LISTENER'
+  | 'ERR_HYCO_ABORTED';
 
 export interface RelayErrorOptions {
   /** HTTP status the service answered with, when the error came from it. */

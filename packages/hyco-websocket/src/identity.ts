@@ -6,8 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import type { NamedKeyCredential, TokenCredential } from './credentials';
-import { RelayError } from './errors';
-import { isLoopbackHost, isManagedIdentity } from './protocol/connection-string';
+import { RelayArgumentError, RelayError } from './errors';
+import { isLoopbackHost, isManagedIdentity, parseConnectionString } from './protocol/connection-string';
 import type { RelayConnectionString } from './protocol/connection-string';
 import type { TokenSource } from './token-provider';
 
@@ -71,4 +71,25 @@ export function tokenSourceFor(cs: RelayConnectionString): TokenSource {
     'ERR_HYCO_INVALID_CONNECTION_STRING',
     'Invalid connection string: it holds no SharedAccessKeyName/SharedAccessKey, SharedAccessSignature or Authentication=Managed Identity',
   );
+}
+
+/**
+ * What a `fromConnectionString` factory needs: the namespace address, the
+ * hybrid connection (`EntityPath`, or `path`; both given must agree), and
+ * the token source the string holds, unless the options give one.
+ */
+export function connectionStringTarget(
+  connectionString: string,
+  options: { path?: unknown; token?: unknown; credential?: unknown },
+): { address: string; path: string; token: TokenSource | undefined } {
+  const cs = parseConnectionString(connectionString);
+  const { path } = options;
+  if (path !== undefined && typeof path !== 'string') throw new RelayArgumentError('options.path must be a hybrid connection path (a string)');
+  if (path && cs.entityPath && path.toLowerCase() !== cs.entityPath.toLowerCase()) {
+    throw new RelayArgumentError(`The connection string is for the hybrid connection "${cs.entityPath}" (EntityPath), not "${path}": drop one of them`);
+  }
+  const hcPath = path || cs.entityPath;
+  if (!hcPath) throw new RelayArgumentError('The connection string names no hybrid connection (EntityPath): give options.path');
+  const given = (options.token ?? null) !== null || (options.credential ?? null) !== null;
+  return { address: cs.address, path: hcPath, token: given ? undefined : tokenSourceFor(cs) };
 }

@@ -5,6 +5,7 @@
  */
 import { HybridConnectionsWebSocketServer } from './server';
 import { HybridConnectionsWebSocketRequest } from './request';
+import { HybridConnectionsWebSocketClient } from './client';
 
 export * from 'websocket';
 
@@ -12,7 +13,15 @@ export * from 'websocket';
 export const relayedServer = HybridConnectionsWebSocketServer;
 /** The relayed request handed to `request` listeners. */
 export const relayedRequest = HybridConnectionsWebSocketRequest;
-export { HybridConnectionsWebSocketServer, HybridConnectionsWebSocketRequest };
+/** The relayed client: `websocket`'s client, connecting through Azure Relay. */
+export const relayedClient = HybridConnectionsWebSocketClient;
+export { HybridConnectionsWebSocketServer, HybridConnectionsWebSocketRequest, HybridConnectionsWebSocketClient };
+export { relayedConnect } from './client';
+export type { HybridConnectionsWebSocketClientOptions, RelayedClientSettings, RelayedConnectOptions } from './client';
+export { relayedFetch } from './fetch';
+export type { RelayedFetchOptions } from './fetch';
+export { getRuntimeInformation } from './runtime-information';
+export type { RuntimeInformation, RuntimeInformationOptions } from './runtime-information';
 export type { HybridConnectionsWebSocketServerOptions, HybridConnectionsWebSocketServerEvents } from './server';
 export type { RequestedExtension, HybridConnectionsWebSocketRequestEvents } from './request';
 export type { RequestCookie, SetCookie } from './cookies';

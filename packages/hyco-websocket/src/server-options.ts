@@ -9,6 +9,7 @@ import { DEFAULT_BACKOFF_MS } from './backoff';
 import type { ControlChannelKeepalive } from './control-channel';
 import { MAX_TIMER_MS } from './timers';
 import type { TokenSource } from './token-provider';
+import { randomUUID } from 'node:crypto';
 import { checkProxyOption } from './proxy';
 import type { ProxyOption } from './proxy';
 
@@ -154,7 +155,7 @@ export function resolveOptions(options: HybridConnectionsWebSocketServerOptions)
 }
 
 /** The listen URI with `sb-hc-action=listen` and the id, and the hybrid connection's path. */
-export function listenAddress(server: string, id: string | undefined): { uri: string; entityPath: string } {
+export function listenAddress(server: string, id: string | undefined): { uri: string; entityPath: string; listenerId: string } {
   let url: URL;
   try {
     url = new URL(server);
@@ -168,7 +169,12 @@ export function listenAddress(server: string, id: string | undefined): { uri: st
   if (action !== null && action !== ACTION_LISTEN) throw new RelayArgumentError(`The "server" option must be a listen URI (${PARAM_ACTION}=listen)`);
   let uri = server;
   if (action === null) uri += `${uri.includes('?') ? '&' : '?'}${PARAM_ACTION}=${ACTION_LISTEN}`;
-  if (id !== undefined && !url.searchParams.has(PARAM_ID)) uri += `&${PARAM_ID}=${encodeURIComponent(id)}`;
-  return { uri, entityPath: decodeURIComponent(match[1]) };
+  // Every listener has an id (given, or made here), so that senders can be routed to it.
+  let listenerId = url.searchParams.get(PARAM_ID);
+  if (listenerId === null) {
+    listenerId = id ?? randomUUID();
+    uri += `&${PARAM_ID}=${encodeURIComponent(listenerId)}`;
+  }
+  return { uri, entityPath: decodeURIComponent(match[1]), listenerId };
 }
 

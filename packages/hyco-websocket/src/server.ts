@@ -16,9 +16,8 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
-import { RelayArgumentError, RelayError } from './errors';
-import { tokenSourceFor } from './identity';
-import { parseConnectionString } from './protocol/connection-string';
+import { RelayError } from './errors';
+import { connectionStringTarget } from './identity';
 import { createRelayListenUri } from './protocol/uri';
 import { PARAM_TOKEN } from './protocol/constants';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
@@ -60,6 +59,12 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   connections: WebSocketConnection[] = [];
   /** The hybrid connection's path. */
   readonly hybridConnectionPath: string;
+  /**
+   * The tracking id the control channel opens with (`sb-hc-id`): the `id`
+   * option, or one made up (a UUID). Senders can be routed to this
+   * listener with it (`allowedListeners`).
+   */
+  readonly listenerId: string;
   private readonly channel: ListenerControlChannel;
   private readonly requestConfig: RequestConfig;
   private closing: Promise<void> | undefined;
@@ -72,7 +77,8 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
     this.config = resolveOptions(options);
-    const { uri, entityPath } = listenAddress(this.config.server, this.config.id);
+    const { uri, entityPath, listenerId } = listenAddress(this.config.server, this.config.id);
+    this.listenerId = listenerId;
     const tokens = new TokenProvider(this.config.token, uri);
     this.hybridConnectionPath = entityPath;
     const clientConfig: IClientConfig & Record<string, unknown> = {
@@ -135,16 +141,10 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     connectionString: string,
     options: Partial<Omit<HybridConnectionsWebSocketServerOptions, 'server'>> & { path?: string } = {},
   ): HybridConnectionsWebSocketServer {
-    const cs = parseConnectionString(connectionString);
-    const { path, ...rest } = options;
-    if (path !== undefined && typeof path !== 'string') throw new RelayArgumentError('options.path must be a hybrid connection path (a string)');
-    if (path && cs.entityPath && path.toLowerCase() !== cs.entityPath.toLowerCase()) {
-      throw new RelayArgumentError(`The connection string is for the hybrid connection "${cs.entityPath}" (EntityPath), not "${path}": drop one of them`);
-    }
-    const hcPath = path || cs.entityPath;
-    if (!hcPath) throw new RelayArgumentError('The connection string names no hybrid connection (EntityPath): give options.path');
-    const given = (rest.token ?? null) !== null || (rest.credential ?? null) !== null;
-    return new HybridConnectionsWebSocketServer({ ...rest, server: createRelayListenUri(cs.address, hcPath), ...(given ? {} : { token: tokenSourceFor(cs) }) });
+    const target = connectionStringTarget(connectionString, options);
+    const rest = { ...options };
+    delete rest.path;
+    return new HybridConnectionsWebSocketServer({ ...rest, server: createRelayListenUri(target.address, target.path), ...(target.token === undefined ? {} : { token: target.token }) });
   }
 
   /** Whether the control channel is open. */

@@ -36,6 +36,11 @@ export class TokenProvider {
     private readonly source: TokenSource,
     private readonly resource: string,
   ) {
+    TokenProvider.check(source);
+  }
+
+  /** Throws `ERR_HYCO_INVALID_ARGUMENT` unless `source` is a token source. */
+  static check(source: unknown): asserts source is TokenSource {
     if (typeof source === 'string') {
       if (source.length === 0) throw new RelayArgumentError('The "token" option must not be empty');
     } else if (typeof source !== 'function' && !isTokenCredential(source) && !isNamedKeyCredential(source) && !isSASCredential(source)) {

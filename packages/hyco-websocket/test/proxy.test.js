@@ -13,7 +13,6 @@ const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const fc = require('fast-check');
-const { HttpsProxyAgent } = require('https-proxy-agent');
 const hyco = require('hyco-websocket');
 const { proxyFor, matchesNoProxy, checkProxyOption } = require('../dist/proxy.js');
 const { startRelay, startProxy, loopbackAlias, PROXY_SOURCE, once, delay, until, token, checkProperty } = require('hyco-test-support');
@@ -42,15 +41,13 @@ function echoListener(t, relay, options = {}, hcPath = 'echo', endpoint = relay.
   return server;
 }
 
-/** A sender, through `proxyUrl` when given; resolves with the connection. */
+/** A sender (relayedConnect), through `proxyUrl` when given; resolves with the connection. */
 function sender(relay, hcPath, { proxyUrl, endpoint = relay.endpoint, ca } = {}) {
-  return new Promise((resolve, reject) => {
-    const client = new hyco.client(ca ? { tlsOptions: { ca } } : undefined);
-    client.once('connect', resolve);
-    client.once('connectFailed', reject);
-    const uri = hyco.createRelaySendUri(endpoint, hcPath);
-    const headers = { ServiceBusAuthorization: hyco.createRelayToken(uri, 'RootManageSharedAccessKey', relay.rules[0].key) };
-    client.connect(uri, null, null, headers, proxyUrl ? { agent: new HttpsProxyAgent(proxyUrl, ca ? { ca } : {}) } : undefined);
+  const uri = hyco.createRelaySendUri(endpoint, hcPath);
+  return hyco.relayedConnect(uri, {
+    token: () => hyco.createRelayToken(uri, 'RootManageSharedAccessKey', relay.rules[0].key),
+    proxy: proxyUrl ?? false,
+    ...(ca ? { tlsOptions: { ca } } : {}),
   });
 }
 
@@ -164,6 +161,13 @@ test('through the proxy, plain ws: the control channel, each rendezvous and the 
   connection.close();
   const target = `127.0.0.1:${relay.port}`;
   assert.deepEqual(proxy.connects(), [target, target, target, target], 'control channel, sender, accept rendezvous, reject rendezvous');
+  // The sender's other calls go through it too: runtime information and relayedFetch (undici's ProxyAgent).
+  const info = await hyco.getRuntimeInformation(relay.endpoint, 'echo', { token: () => token('echo'), proxy: proxy.url() });
+  assert.equal(info.listenerCount, 1);
+  server.on('httpRequest', (req, res) => res.end(`fetched ${req.url}`));
+  const fetched = await hyco.relayedFetch(`${hyco.createRelayHttpsUri(relay.endpoint, 'echo')}/page?x=1`, {}, { token: () => token('echo'), proxy: proxy.url() });
+  assert.equal(await fetched.text(), 'fetched /page?x=1');
+  assert.equal(proxy.connects().length, 6, 'and the runtime information GET and the fetch');
   const online = seen.find((a) => a.type === 'listener-online');
   assert.equal(online.listenerAddress, PROXY_SOURCE, 'the control channel came from the proxy');
   assert.equal(seen.find((a) => a.type === 'sender-accepted').listenerAddress, PROXY_SOURCE, 'so did the accept rendezvous');

@@ -11,7 +11,7 @@ import { ACTION_ACCEPT, PARAM_ACTION, PARAM_ID, stripRelayQuery } from 'hyco-web
 import type { AcceptMessage } from 'hyco-websocket/protocol';
 import type { RelayContext } from './context';
 import { upgradeProblem } from './handshake';
-import { connectHeaders, consumesAuthorization } from './headers';
+import { connectHeaders, consumesAuthorization, listenerChoice } from './headers';
 import { PARAM_RENDEZVOUS } from './rendezvous';
 import type { RequestTarget } from './request-target';
 import { safeDebug } from './tracking';
@@ -45,9 +45,11 @@ export async function handleConnect(ctx: RelayContext, req: IncomingMessage, soc
     ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection for "${rawPath}"`, target, rawPath);
     return;
   }
-  const listener = entity.pickListener();
+  const choice = listenerChoice(req);
+  const listener = entity.pickListener(choice);
   if (!listener) {
-    ctx.refuse(socket, 404, `EndpointNotFound: there is no listener online for "${entity.path}"`, target, entity.path);
+    const why = choice && entity.listenerCount > 0 ? 'none of the listeners the sender allowed is online' : 'there is no listener online';
+    ctx.refuse(socket, 404, `EndpointNotFound: ${why} for "${entity.path}"`, target, entity.path);
     return;
   }
   const sender = ctx.rendezvous.add(entity, trackingId, target.hostname, req, socket, head);

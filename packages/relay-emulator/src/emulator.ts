@@ -36,6 +36,7 @@ import { MANAGED_IDENTITY_PATH, handleManagedIdentity, handleOAuth, isOAuthPath 
 import { checkHybridConnection, checkPath, checkRoleAssignments, resolveOptions } from './options';
 import type { HybridConnectionOptions, RelayEmulatorOptions, ResolvedOptions, SharedAccessRule } from './options';
 import { RendezvousTable } from './rendezvous';
+import { handleRuntimeInformation, isRuntimeInformationRequest } from './runtime-info';
 import { isProblem, parseTarget } from './request-target';
 import type { RequestTarget } from './request-target';
 import { selfSignedCertificate } from './tls';
@@ -453,6 +454,8 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
       refuse(400, 'BadRequest: /$hc/ addresses take WebSocket upgrades only', target, target.rawPath);
       return undefined;
     }
+    // Addressed to the service itself (the .NET client's runtime information), not to a listener.
+    if (isRuntimeInformationRequest(req)) return handleRuntimeInformation(this.ctx, req, res, target);
     return handleHttpRequest(this.ctx, req, res, target);
   }
 }

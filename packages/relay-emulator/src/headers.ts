@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { PARAM_TOKEN } from 'hyco-websocket/protocol';
+import type { ListenerChoice } from './hybrid-connection';
 import { printable } from './tracking';
 
 /** Where the relay found the sender's token. */
@@ -60,13 +61,32 @@ export function consumesAuthorization(credential: RelayCredential, entityRequire
 
 /** The sender's handshake headers for the listener: all of them but the relay's token. */
 export function connectHeaders(req: IncomingMessage, consumedAuthorization: boolean): Record<string, string> {
-  return joinHeaders(req.rawHeaders, (lower) => lower === 'servicebusauthorization' || (consumedAuthorization && lower === 'authorization'));
+  return joinHeaders(req.rawHeaders, (lower) => RELAY_HEADERS.has(lower) || (consumedAuthorization && lower === 'authorization'));
+}
+
+/** The relay's own request headers: its token and a sender's choice of listeners. They never reach a listener. */
+const RELAY_HEADERS = new Set(['servicebusauthorization', 'microsoft-relay-allowedlisteners', 'microsoft-relay-disallowedlisteners']);
+
+/** The listeners a sender allowed and disallowed (`Microsoft-Relay-AllowedListeners` / `-DisallowedListeners`), or undefined when it did not choose. */
+export function listenerChoice(req: IncomingMessage): ListenerChoice | undefined {
+  const ids = (name: string): Set<string> | undefined => {
+    const value = req.headers[name];
+    if (value === undefined) return undefined;
+    const list = (Array.isArray(value) ? value.join(',') : value).split(',').map((id) => id.trim().toLowerCase()).filter(Boolean);
+    // An empty header restricts nothing.
+    return list.length ? new Set(list) : undefined;
+  };
+  const allowed = ids('microsoft-relay-allowedlisteners');
+  const disallowed = ids('microsoft-relay-disallowedlisteners');
+  if (allowed === undefined && disallowed === undefined) return undefined;
+  return { allowed, disallowed: disallowed ?? new Set() };
 }
 
 /** Headers that never cross the relay on HTTP (hop by hop, or the relay's own). */
 const DROPPED_REQUEST_HEADERS = new Set([
   'connection', 'content-length', 'host', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'keep-alive',
   'proxy-connection', 'proxy-authorization', 'servicebusauthorization',
+  'microsoft-relay-allowedlisteners', 'microsoft-relay-disallowedlisteners',
 ]);
 
 /** An HTTP sender's headers for the listener, with the relay added to `Via`. */

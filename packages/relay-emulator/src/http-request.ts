@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_REQUEST, MAX_CONTROL_CHANNEL_BODY, PARAM_ACTION, PARAM_ID, stripRelayQuery } from 'hyco-websocket/protocol';
 import type { RelayContext } from './context';
-import { consumesAuthorization, httpRequestHeaders, withQuery } from './headers';
+import { consumesAuthorization, httpRequestHeaders, listenerChoice, withQuery } from './headers';
 import { HttpExchange } from './http-exchange';
 import { PARAM_RENDEZVOUS } from './rendezvous';
 import type { RequestTarget } from './request-target';
@@ -45,7 +45,12 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
     fail(404, `EntityNotFound: no hybrid connection for "${rawPath}"`, rawPath);
     return;
   }
-  const listener = entity.pickListener();
+  const choice = listenerChoice(req);
+  const listener = entity.pickListener(choice);
+  if (!listener && choice && entity.listenerCount > 0) {
+    fail(404, `EndpointNotFound: none of the listeners the sender allowed is online for "${entity.path}"`, entity.path);
+    return;
+  }
   if (!listener) {
     fail(502, `BadGateway: there is no listener online for "${entity.path}"`, entity.path);
     return;

@@ -33,7 +33,7 @@ export class Namespace {
       err.code = 'ERR_HYCO_ENTITY_EXISTS';
       throw err;
     }
-    const entity = new HybridConnection(options.path, options.requiresClientAuthorization !== false, options.rules ?? []);
+    const entity = new HybridConnection(options.path, options.requiresClientAuthorization !== false, options.rules ?? [], options.userMetadata);
     this.entities.set(key, entity);
     return entity;
   }

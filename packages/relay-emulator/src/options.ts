@@ -20,6 +20,8 @@ export interface HybridConnectionOptions {
   requiresClientAuthorization?: boolean;
   /** Rules that apply to this hybrid connection only. */
   rules?: SharedAccessRule[];
+  /** Free text the service keeps with the hybrid connection (runtime information's `UserMetadata`); at most 1024 characters. */
+  userMetadata?: string;
 }
 
 export interface RelayEmulatorOptions {
@@ -194,6 +196,10 @@ export function checkHybridConnection(value: unknown): HybridConnectionOptions {
     requiresClientAuthorization: v.requiresClientAuthorization !== false,
   };
   if (v.rules !== undefined) out.rules = checkRules(v.rules, `hybridConnections "${out.path}" rules`);
+  if (v.userMetadata !== undefined) {
+    if (typeof v.userMetadata !== 'string' || v.userMetadata.length > 1024) throw optionError(`hybridConnections "${out.path}" userMetadata must be a string of at most 1024 characters`);
+    out.userMetadata = v.userMetadata;
+  }
   return out;
 }
 

@@ -105,6 +105,11 @@ async function main() {
   } catch (e) {
     out(`proxy option error: ${e.message}`);
   }
+  // The sender side: relayedConnect, runtime information and relayedFetch with refused tokens.
+  await hyco.relayedConnect(hyco.createRelaySendUri(relay.endpoint, 's'), { token: tok('other') }).catch((e) => out(`relayedConnect error: ${e.code} ${e.message}`));
+  await hyco.getRuntimeInformation(relay.endpoint, 's', { token: tok('s', 60, 'd3Jvbmcta2V5') }).catch((e) => out(`runtime information error: ${e.code} ${e.message}`));
+  const fetched = await hyco.relayedFetch(`${hyco.createRelayHttpsUri(relay.endpoint, 's')}/x`, {}, { token: tok('other') });
+  out(`relayedFetch: ${fetched.status} ${fetched.statusText} ${await fetched.text()}`);
   await new Promise((resolve) => setTimeout(resolve, 1500)); // the keyless listeners renew
   failing = true;
   await new Promise((resolve) => setTimeout(resolve, 4000)); // renewals, expiry, retries

@@ -92,3 +92,30 @@ void new relayedServer({ server: 'wss://x/$hc/a', credential: { name: 'only-a-na
 const scope: string = RELAY_SCOPE;
 void scope;
 void keyless;
+
+// The sender side is typed: websocket's client, a Promise form, fetch and runtime information.
+import { relayedClient, relayedConnect, relayedFetch, getRuntimeInformation, client as WebSocketClient } from 'hyco-websocket';
+import type { RuntimeInformation, connection as WebSocketConnection } from 'hyco-websocket';
+const sender = new relayedClient({ credential: new AzureNamedKeyCredential('Send', 'key'), allowedListeners: ['a'], proxy: false, maxReceivedFrameSize: 1024 });
+const asClient: WebSocketClient = sender;
+void asClient;
+sender.on('connectFailed', (err) => void err.message);
+// @ts-expect-error: listener ids are strings
+void new relayedClient({ allowedListeners: [1] });
+async function senders(): Promise<void> {
+  const c: WebSocketConnection = await relayedConnect('wss://x/$hc/a', { token: 't', abortSignal: AbortSignal.timeout(1000), protocols: ['chat'] });
+  c.close();
+  const res: Response = await relayedFetch('https://x/a/b', { method: 'POST' }, { credential: new DefaultAzureCredential() });
+  void res.status;
+  const info: RuntimeInformation = await getRuntimeInformation('x.servicebus.windows.net', 'a', { token: () => 't' });
+  const n: number = info.listenerCount;
+  const when: Date | undefined = info.createdAt;
+  void n;
+  void when;
+  const fromCs = relayedClient.fromConnectionString('Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b;EntityPath=c');
+  const address: string = fromCs.address;
+  void address;
+}
+void senders;
+const id: string = keyless.listenerId;
+void id;
