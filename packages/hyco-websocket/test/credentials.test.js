@@ -65,6 +65,29 @@ test('an AzureNamedKeyCredential (SAS tokens minted for the listen URI) and an A
   }
 });
 
+test('senders take the same credentials: relayedConnect with a TokenCredential (role Sender), an AzureNamedKeyCredential and an AzureSASCredential', async (t) => {
+  const relay = await startRelay(t);
+  const server = listener(t, relay, relay.createTokenCredential({ principal: 'listener-app', roles: [{ role: 'Listener', scope: 'echo' }] }));
+  echo(server);
+  await once(server, 'online');
+  const address = hyco.createRelaySendUri(relay.endpoint, 'echo');
+  const credentials = [
+    relay.createTokenCredential({ principal: 'sender-app', roles: [{ role: 'Azure Relay Sender', scope: 'echo' }] }),
+    new AzureNamedKeyCredential(RULES[2].name, RULES[2].key),
+    new AzureSASCredential(hyco.createRelayToken(address, RULES[2].name, RULES[2].key, 600)),
+  ];
+  for (const credential of credentials) {
+    const connection = await hyco.relayedConnect(address, { credential });
+    const echoed = once(connection, 'message');
+    connection.sendUTF(credential.constructor.name);
+    assert.equal((await echoed).utf8Data, credential.constructor.name);
+    connection.close();
+  }
+  // A Listener role does not send.
+  const listenOnly = relay.createTokenCredential({ principal: 'listener-app' });
+  await assert.rejects(hyco.relayedConnect(address, { credential: listenOnly }), { code: 'ERR_HYCO_FORBIDDEN', statusCode: 403 });
+});
+
 test('credentials whose tokens live 3 s keep a listener online for 20 s with no drop', async (t) => {
   const relay = await startRelay(t);
   const cred = relay.createTokenCredential({ principal: 'short-lived', roles: [{ role: 'Listener' }], lifetimeSeconds: 3 });
