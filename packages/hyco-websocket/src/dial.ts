@@ -79,7 +79,8 @@ export function dial(uri: string, options: DialOptions): Dial {
     settle({ kind: 'proxy', error: err as RelayError });
     return { result, abort: () => undefined };
   }
-  const client = new WebSocketClient(options.clientConfig);
+  // websocket's client takes `tlsOptions` out of the config object it is given: each client gets a copy.
+  const client = new WebSocketClient({ ...options.clientConfig });
   // Destroys the socket to the proxy when the attempt is given up (a proxy may never answer CONNECT).
   const controller = new AbortController();
   const tunnel = proxy ? new ProxyTunnel(proxy, controller.signal) : undefined;

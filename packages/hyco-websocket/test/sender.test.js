@@ -163,6 +163,22 @@ test('an aborted relayedConnect leaves nothing open: before the token, and while
   assert.equal(pending.length, 1);
 });
 
+test('TLS with a certificate trusted through tlsOptions: every sender\'s rendezvous trusts it, not only the first (websocket\'s client consumes its config)', async (t) => {
+  const relay = await startRelay(t, { tls: 'self-signed' });
+  const server = listener(t, relay, 'tls-listener', 'echo', { tlsOptions: { ca: relay.certificate } });
+  const failures = [];
+  server.on('error', (err) => failures.push(err.message));
+  await once(server, 'online');
+  const options = { credential: NAMESPACE_KEY(), tlsOptions: { ca: relay.certificate } };
+  for (let i = 0; i < 4; i++) {
+    const connection = await hyco.relayedConnect(sendUri(relay), options);
+    assert.equal(await reply(connection, `tls ${i}`), `tls-listener:tls ${i}`);
+    connection.close();
+  }
+  assert.deepEqual(options.tlsOptions, { ca: relay.certificate }, 'the caller\'s options are left as they were');
+  assert.deepEqual(failures, []);
+});
+
 test('relayedFetch: a GET and a 5 MB POST through the relay to an Express app behind our listener', async (t) => {
   const relay = await startRelay(t);
   const server = listener(t, relay, 'web');
