@@ -28,7 +28,7 @@ import type { ConnectionOptions } from 'node:tls';
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig, Message } from 'websocket';
 import { dial } from './dial';
-import type { Dial } from './dial';
+import type { ConnectionCache, Dial } from './dial';
 import { RelayError, trackingIdFrom } from './errors';
 import type { RelayErrorCode } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
@@ -62,6 +62,8 @@ export interface ControlChannelOptions {
   tlsOptions?: ConnectionOptions;
   /** The proxy to reach the relay through (the `proxy` option). */
   proxy: ProxyOption;
+  /** Name lookups, TLS context and sessions, shared with the rendezvous. */
+  cache?: ConnectionCache;
   /**
    * Whether an inline request must wait for its body before it is handed
    * over; when not (nobody handles HTTP), it is handed over at once, to be
@@ -307,6 +309,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
         ...(this.options.tlsOptions ? { tlsOptions: this.options.tlsOptions } : {}),
       } as IClientConfig,
       proxy: this.options.proxy,
+      ...(this.options.cache ? { cache: this.options.cache } : {}),
       headers: { [AUTH_HEADER]: token },
       timeoutMs: this.options.connectTimeout,
     });

@@ -6,6 +6,12 @@
  * apart), timed out or aborted. Nothing of a given-up attempt lingers: its
  * request is aborted and its socket to the proxy destroyed.
  */
+import type { ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import dns from 'node:dns';
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import { createSecureContext } from 'node:tls';
+import type { ConnectionOptions, SecureContext } from 'node:tls';
 import createDebug from 'debug';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
@@ -15,9 +21,76 @@ import type { ProxyOption } from './proxy';
 
 const debug = createDebug('hyco-websocket:dial');
 
+/** How long a host name's addresses are reused, ms. */
+const LOOKUP_TTL_MS = 30_000;
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+/**
+ * What a listener's connections to its relay share, so that a rendezvous
+ * costs no more than the protocol needs:
+ *
+ * - the relay's host name resolved once (for 30 s), not for every
+ *   rendezvous (on a real network each lookup can cost a round trip);
+ * - one TLS secure context, made once from `tlsOptions` (their CA and other
+ *   settings parsed once, not for every connection);
+ * - the last TLS session by `host:port`: every connection a listener makes
+ *   goes to the same relay host, so each new one resumes that session (the
+ *   relay skips its certificate signature, we skip verifying its chain).
+ */
+export class ConnectionCache {
+  private readonly sessions = new Map<string, Buffer>();
+  private readonly addresses = new Map<string, { expires: number; address: string | LookupAddress[]; family?: number }>();
+  private context: SecureContext | undefined;
+
+  constructor(private readonly tlsOptions: ConnectionOptions | undefined = undefined) {}
+
+  /** The shared secure context (made on first use). */
+  get secureContext(): SecureContext {
+    this.context ??= createSecureContext(this.tlsOptions);
+    return this.context;
+  }
+
+  session(key: string): Buffer | undefined {
+    return this.sessions.get(key);
+  }
+
+  keepSession(key: string, session: Buffer): void {
+    remember(this.sessions, key, session);
+  }
+
+  /** A `lookup` for net/http: the system's, with its answers kept for a while. */
+  readonly lookup = (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    const key = `${hostname}|${options.family ?? 0}|${options.all === true}`;
+    const known = this.addresses.get(key);
+    if (known && known.expires > Date.now()) {
+      process.nextTick(() => callback(null, known.address, known.family));
+      return;
+    }
+    dns.lookup(hostname, options, (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
+      if (!err) remember(this.addresses, key, { expires: Date.now() + LOOKUP_TTL_MS, address, ...(family === undefined ? {} : { family }) });
+      callback(err, address, family);
+    });
+  };
+
+  /** Forgets what is known of `hostname` (a connection to it failed: it may have moved). */
+  forget(hostname: string): void {
+    for (const key of [...this.addresses.keys()]) if (key.startsWith(`${hostname}|`)) this.addresses.delete(key);
+  }
+}
+
+/** Sets `key` in a small map that keeps its 16 most recent entries. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > 16) map.delete(map.keys().next().value as string);
+}
+
 export interface DialOptions {
   clientConfig: IClientConfig;
   proxy: ProxyOption;
+  /** What connections to the same relay share: name lookups, the TLS context, TLS sessions. */
+  cache?: ConnectionCache;
   protocols?: string[];
   headers?: Record<string, string | string[]>;
   timeoutMs: number;
@@ -109,10 +182,28 @@ export function dial(uri: string, options: DialOptions): Dial {
     finish(problem ? { kind: 'proxy', error: problem } : { kind: 'status', status: response.statusCode ?? 0, statusText: response.statusMessage });
   });
   client.on('connectFailed', (err: Error) => {
+    if (!tunnel) cache?.forget(new URL(uri).hostname);
     const problem = tunnel?.problem(uri);
     finish(problem ? { kind: 'proxy', error: problem } : { kind: 'failed', error: err });
   });
   if (tunnel) debug('connecting through the proxy %s (from %s)', tunnel.setting.display, tunnel.setting.source);
-  client.connect(uri, options.protocols, undefined, options.headers, tunnel ? { agent: tunnel } : undefined);
+  const url = new URL(uri);
+  const cache = options.cache;
+  const sessionKey = url.protocol === 'wss:' && cache ? `${url.hostname}:${url.port || '443'}` : undefined;
+  const extra: Record<string, unknown> = {};
+  if (tunnel) extra.agent = tunnel;
+  // Through a proxy, the proxy resolves the relay's name.
+  else if (cache) extra.lookup = cache.lookup;
+  if (sessionKey && cache) {
+    // (A secureContext takes precedence over the context options tlsOptions also carries: they made it.)
+    extra.secureContext = cache.secureContext;
+    const session = cache.session(sessionKey);
+    if (session) extra.session = session;
+  }
+  client.connect(uri, options.protocols, undefined, options.headers, Object.keys(extra).length ? extra : undefined);
+  if (sessionKey) {
+    const req = (client as unknown as { _req?: ClientRequest | null })._req;
+    req?.once('socket', (socket: Socket) => socket.on('session', (ticket: Buffer) => cache?.keepSession(sessionKey, ticket)));
+  }
   return { result, abort: () => void finish({ kind: 'aborted' }) };
 }

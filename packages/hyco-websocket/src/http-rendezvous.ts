@@ -8,6 +8,7 @@
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, frame as WebSocketFrame, IClientConfig } from 'websocket';
 import { dial } from './dial';
+import type { ConnectionCache } from './dial';
 import { RelayError } from './errors';
 import type { RequestMessage } from './protocol/messages';
 import { parseServiceMessage } from './protocol/messages';
@@ -19,9 +20,14 @@ const debug = createDebug('hyco-websocket:http');
 const MAX_REQUEST_MESSAGE = 96 * 1024;
 
 /** Opens a rendezvous WebSocket for HTTP (frames delivered one by one). */
-export async function openHttpRendezvous(address: string, clientConfig: IClientConfig, timeoutMs: number, proxy: ProxyOption): Promise<WebSocketConnection> {
+export async function openHttpRendezvous(
+  address: string,
+  clientConfig: IClientConfig,
+  timeoutMs: number,
+  network: { proxy: ProxyOption; cache: ConnectionCache },
+): Promise<WebSocketConnection> {
   debug('opening HTTP rendezvous');
-  const outcome = await dial(address, { clientConfig: { ...clientConfig, assembleFragments: false }, proxy, timeoutMs }).result;
+  const outcome = await dial(address, { clientConfig: { ...clientConfig, assembleFragments: false }, proxy: network.proxy, cache: network.cache, timeoutMs }).result;
   switch (outcome.kind) {
     case 'connect':
       return outcome.connection;

@@ -11,7 +11,7 @@ import type { UrlWithParsedQuery } from 'node:url';
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { dial } from './dial';
-import type { Dial } from './dial';
+import type { ConnectionCache, Dial } from './dial';
 import { RelayError } from './errors';
 import type { ProxyOption } from './proxy';
 import { PARAM_STATUS_CODE, PARAM_STATUS_DESCRIPTION } from './protocol/constants';
@@ -33,6 +33,8 @@ export interface RequestConfig {
   rendezvousTimeout: number;
   /** The proxy to reach the relay through (the `proxy` option). */
   proxy: ProxyOption;
+  /** Name lookups, TLS context and sessions, shared with the control channel. */
+  cache: ConnectionCache;
 }
 
 export interface RequestedExtension {
@@ -364,6 +366,7 @@ export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnec
     const attempt = dial(uri, {
       clientConfig: this.config.clientConfig,
       proxy: this.config.proxy,
+      cache: this.config.cache,
       protocols,
       headers,
       timeoutMs: this.config.rendezvousTimeout,

@@ -27,6 +27,7 @@ import { openHttpRendezvous, readRendezvousRequest } from './http-rendezvous';
 import { ListenerControlChannel } from './control-channel';
 import { closedWithin } from './control-channel';
 import type { ChannelConnection, ControlChannelKeepalive } from './control-channel';
+import { ConnectionCache } from './dial';
 import { HybridConnectionsWebSocketRequest } from './request';
 import type { RequestConfig } from './request';
 import { listenAddress, resolveOptions } from './server-options';
@@ -101,6 +102,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       ignoreXForwardedFor: this.config.ignoreXForwardedFor,
       rendezvousTimeout: this.config.rendezvousTimeout,
       proxy: this.config.proxy,
+      cache: new ConnectionCache(this.config.tlsOptions),
     };
     this.channel = new ListenerControlChannel({
       listenUri: uri,
@@ -112,6 +114,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       backoff: this.config.reconnectBackoff,
       needsBody: () => this.listenerCount('httpRequest') > 0,
       proxy: this.config.proxy,
+      cache: this.requestConfig.cache,
       ...(this.config.tlsOptions ? { tlsOptions: this.config.tlsOptions } : {}),
     });
     this.channel.on('online', () => {
@@ -289,7 +292,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
       this.dispatchHttp(exchange.req, exchange.res);
       return;
     }
-    openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.config.proxy).then(
+    openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.requestConfig).then(
       (connection) => {
         if (this.closed) {
           connection.drop();
@@ -318,7 +321,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private routeFor(request: RequestMessage['request'], from: ChannelConnection): ExchangeRoute {
     return {
       sendInline: (json, body) => from.sendJson(json) && (body === undefined || from.sendBinary(body)),
-      openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.config.proxy),
+      openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.requestConfig),
       report: (error) => this.report(error),
     };
   }

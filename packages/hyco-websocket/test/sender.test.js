@@ -177,6 +177,34 @@ test('TLS with a certificate trusted through tlsOptions: every sender\'s rendezv
   }
   assert.deepEqual(options.tlsOptions, { ca: relay.certificate }, 'the caller\'s options are left as they were');
   assert.deepEqual(failures, []);
+  // The listener's rendezvous resume its TLS session with the relay (no full handshake each time).
+  const { tlsHandshakes, tlsSessionsResumed } = relay.stats().totals;
+  t.diagnostic(`${tlsHandshakes} TLS handshakes, ${tlsSessionsResumed} resumed`);
+  assert.ok(tlsSessionsResumed >= 4, `the four rendezvous resumed a session (${tlsSessionsResumed} of ${tlsHandshakes})`);
+});
+
+test('a listener resolves its relay\'s host name once, not for every rendezvous', async (t) => {
+  const dns = require('node:dns');
+  const relay = await startRelay(t);
+  const lookups = [];
+  const original = dns.lookup;
+  dns.lookup = function (hostname, ...rest) {
+    lookups.push(hostname);
+    return original.call(this, hostname, ...rest);
+  };
+  t.after(() => (dns.lookup = original));
+  // The emulator addressed by name (as Azure is), so that connections need a lookup.
+  const byName = `ws://localhost:${relay.port}`;
+  const server = new hyco.relayedServer({ server: hyco.createRelayListenUri(byName, 'echo'), credential: NAMESPACE_KEY(), id: 'by-name' });
+  t.after(() => server.close());
+  server.on('request', (request) => request.accept(null).then((c) => c.on('message', (m) => c.sendUTF(m.utf8Data)), () => {}));
+  await once(server, 'online');
+  for (let i = 0; i < 5; i++) {
+    const connection = await hyco.relayedConnect(sendUri(relay), { credential: NAMESPACE_KEY() });
+    assert.equal(await reply(connection, `n${i}`), `n${i}`);
+    connection.close();
+  }
+  assert.equal(lookups.filter((h) => h === 'localhost').length, 1, `lookups: ${lookups.join(', ')}`);
 });
 
 test('relayedFetch: a GET and a 5 MB POST through the relay to an Express app behind our listener', async (t) => {

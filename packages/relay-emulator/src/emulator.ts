@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { WebSocketServer } from 'ws';
@@ -138,7 +139,13 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.server = tlsMaterial
       ? https.createServer({ ...serverOptions, cert: tlsMaterial.cert, key: tlsMaterial.key })
       : http.createServer(serverOptions);
-    this.server.on(tlsMaterial ? 'secureConnection' : 'connection', (socket: Socket) => this.track(socket));
+    this.server.on(tlsMaterial ? 'secureConnection' : 'connection', (socket: Socket) => {
+      if (tlsMaterial) {
+        this.namespace.totals.tlsHandshakes++;
+        if ((socket as TLSSocket).isSessionReused()) this.namespace.totals.tlsSessionsResumed++;
+      }
+      this.track(socket);
+    });
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.guardHttp(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.guardUpgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -23,6 +23,8 @@ export class Namespace {
     handshakesRefused: 0,
     messagesRelayed: 0,
     bytesRelayed: 0,
+    tlsHandshakes: 0,
+    tlsSessionsResumed: 0,
   };
 
   /** Adds a hybrid connection; throws `ERR_HYCO_ENTITY_EXISTS` when the path is taken. */

@@ -20,6 +20,9 @@ export interface RelayEmulatorTotals {
   messagesRelayed: number;
   /** Payload bytes relayed, both ways. */
   bytesRelayed: number;
+  /** TLS connections accepted (with TLS on), and how many of them resumed an earlier session. */
+  tlsHandshakes: number;
+  tlsSessionsResumed: number;
 }
 
 export interface RelayEmulatorStats {
