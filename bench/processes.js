@@ -1,12 +1,20 @@
 'use strict';
 // The benchmark's child processes, one role each (argv[2]):
-//   emulator                 the relay emulator
-//   listener direct          websocket.server echo on its own port (no relay)
-//   listener relayed <uri>   hyco-websocket relayedServer echo
-//   listener peer <uri>      Microsoft's hyco-ws@1.0.5 listener echo
+//   emulator [tls-dir]                  the relay emulator (wss:// with the certificate in tls-dir)
+//   listener direct [tls-dir]           websocket.server echo on its own port (no relay)
+//   listener relayed <uri> <token>      hyco-websocket relayedServer echo
+//   listener peer <uri> <token>         Microsoft's hyco-ws@1.0.5 listener echo
+//   forwarder <port> [delay-ms]         a TCP forwarder to 127.0.0.1:<port>: bytes piped
+//                                       both ways, nothing parsed; with a delay, a WAN
+//                                       link (see below)
 // Each reports { ready } over IPC, then answers { usage } requests with its
-// CPU time and (after a GC) resident memory.
+// CPU time and (after a GC) resident memory. TLS clients trust the
+// benchmark's certificate through NODE_EXTRA_CA_CERTS, set by run.js.
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
+const net = require('node:net');
+const path = require('node:path');
 
 const LIMITS = { maxReceivedFrameSize: 4 * 1024 * 1024, maxReceivedMessageSize: 4 * 1024 * 1024 };
 
@@ -20,11 +28,16 @@ function answerUsage() {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function emulator() {
+function tlsMaterial(dir) {
+  return dir ? { cert: fs.readFileSync(path.join(dir, 'cert.pem')), key: fs.readFileSync(path.join(dir, 'key.pem')) } : undefined;
+}
+
+async function emulator(tlsDir) {
   const { RelayEmulator } = require('hyco-relay-emulator');
-  const relay = await RelayEmulator.start({ hybridConnections: ['bench'], maxListenersPerHybridConnection: 25 });
+  const tls = tlsMaterial(tlsDir);
+  const relay = await RelayEmulator.start({ hybridConnections: ['bench'], maxListenersPerHybridConnection: 25, ...(tls ? { tls } : {}) });
   answerUsage();
-  process.send({ type: 'ready', endpoint: relay.endpoint, rule: relay.rules[0] });
+  process.send({ type: 'ready', endpoint: relay.endpoint, port: relay.port, rule: relay.rules[0] });
 }
 
 function echoWebsocket(connection) {
@@ -35,16 +48,18 @@ function echoWebsocket(connection) {
 async function listener(mode, uri, token) {
   if (mode === 'direct') {
     const { server: WebSocketServer } = require('websocket');
+    const tls = tlsMaterial(uri);
     // Plain HTTP on the same server, for the HTTP row.
-    const httpServer = http.createServer((req, res) => {
+    const answer = (req, res) => {
       req.resume();
       res.end('ok');
-    });
+    };
+    const httpServer = tls ? https.createServer(tls, answer) : http.createServer(answer);
     await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     const wss = new WebSocketServer({ httpServer, autoAcceptConnections: true, ...LIMITS });
     wss.on('connect', echoWebsocket);
     answerUsage();
-    process.send({ type: 'ready', uri: `ws://127.0.0.1:${httpServer.address().port}/` });
+    process.send({ type: 'ready', port: httpServer.address().port });
     return;
   }
   if (mode === 'relayed') {
@@ -72,8 +87,80 @@ async function listener(mode, uri, token) {
   process.send({ type: 'ready' });
 }
 
-const [role, mode, uri, token] = process.argv.slice(2);
-(role === 'emulator' ? emulator() : listener(mode, uri, token)).catch((err) => {
-  process.send({ type: 'error', text: err.stack });
-  process.exit(1);
-});
+/** Blocks the thread for `ms` (fractions included): for the last, sub-millisecond stretch of a delay, which timers cannot time. */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+function sleepPrecisely(ms) {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/**
+ * A TCP forwarder. Without a delay: the least a hop can cost (accept,
+ * connect, pipe). With `delayMs` = D, a WAN link: every chunk reaches the
+ * other side D ms after it arrived, in order, both ways; and since the
+ * forwarder accepts locally at once, the first client bytes are held until
+ * 3D after the connection came (a TCP handshake's round trip, then D), as
+ * over a real link where nothing can be sent before the handshake. Chunks
+ * leave on time to a fraction of a millisecond: a timer wakes the link
+ * shortly before, and it sleeps the rest precisely (timers alone are up to
+ * a millisecond or two late, which over the 16 crossings of a relayed
+ * setup would add more than the relay does).
+ */
+function forwarder(targetPort, delayText) {
+  const delay = Number(delayText ?? 0);
+  const server = net.createServer((client) => {
+    client.setNoDelay(true);
+    const accepted = performance.now();
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    upstream.setNoDelay(true);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+    if (delay === 0) {
+      client.pipe(upstream);
+      upstream.pipe(client);
+      return;
+    }
+    // One queue per direction: chunks leave in order, each at its due time.
+    const link = (from, to, earliest) => {
+      const queue = [];
+      let timer;
+      const flush = () => {
+        timer = undefined;
+        while (queue.length) {
+          const rest = queue[0].due - performance.now();
+          if (rest > 2) break;
+          sleepPrecisely(rest);
+          const { chunk } = queue.shift();
+          if (chunk === null) to.end();
+          else if (to.writable) to.write(chunk);
+        }
+        if (queue.length) timer = setTimeout(flush, queue[0].due - performance.now() - 1.5);
+      };
+      const enqueue = (chunk) => {
+        const last = queue.length ? queue[queue.length - 1].due : 0;
+        queue.push({ chunk, due: Math.max(performance.now() + delay, earliest(), last) });
+        if (!timer) timer = setTimeout(flush, Math.max(0, queue[0].due - performance.now() - 1.5));
+      };
+      from.on('data', enqueue);
+      from.on('end', () => enqueue(null));
+    };
+    link(client, upstream, () => accepted + 3 * delay);
+    link(upstream, client, () => 0);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    answerUsage();
+    process.send({ type: 'ready', port: server.address().port });
+  });
+}
+
+const [role, ...args] = process.argv.slice(2);
+const roles = { emulator: () => emulator(args[0]), listener: () => listener(...args), forwarder: () => forwarder(...args) };
+Promise.resolve()
+  .then(roles[role])
+  .catch((err) => {
+    process.send({ type: 'error', text: err.stack });
+    process.exit(1);
+  });

@@ -1,11 +1,21 @@
 'use strict';
-// `npm run bench`: each scenario three ways in one run, on loopback:
-//   direct   websocket client -> websocket.server (no relay: the floor)
+// `npm run bench`: each scenario in up to four ways in one run, on loopback:
+//   direct   websocket client -> websocket.server (no relay)
+//   floor    the same, with a plain TCP forwarder (its own process) between
+//            them: the least any relay hop can cost on this machine
 //   relayed  the same client -> our emulator -> hyco-websocket relayedServer
 //   peer     the same client -> our emulator -> Microsoft's hyco-ws@1.0.5
-// The emulator and the listener run in their own processes, the sender here.
-// Prints one table (medians, p99, ratios) and writes bench/results.json.
-//   node bench/run.js [--quick] [--modes direct,relayed,peer] [--scenarios setup,rtt,throughput,fanin,http,scale] [--cpu-prof DIR]
+// Setup and round trip run again over TLS (wss:// on every hop), and
+// connection setup once more through a WAN-like link (a forwarder delaying
+// every chunk by --latency ms each way, in front of the relay for sender and
+// listener, in front of the server for direct), counted in round trips
+// against the protocol's minimum. The emulator, listener and forwarders run
+// in processes of their own, the sender here. Prints one table (medians,
+// p99, ratios), the CPU each process spent, the verdicts, and writes
+// bench/results.json.
+//   node bench/run.js [--quick] [--modes direct,floor,relayed,peer]
+//     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,scale]
+//     [--latency MS] [--cpu-prof DIR]
 const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -20,10 +30,15 @@ const option = (name, fallback) => {
   return i === -1 ? fallback : argv[i + 1];
 };
 const QUICK = argv.includes('--quick');
-const MODES = option('modes', 'direct,relayed,peer').split(',');
-const SCENARIOS = option('scenarios', 'setup,rtt,throughput,fanin,http,scale').split(',');
+const MODES = option('modes', 'direct,floor,relayed,peer').split(',');
+const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,scale')
+  .split(',')
+  .flatMap((s) => (s === 'wan' ? ['wan', 'wan-2x'] : [s]));
+// --latency MS: the one-way delay of the WAN link (each direction).
+const LATENCY = Number(option('latency', '10'));
 // --cpu-prof DIR: write a V8 CPU profile of each child process into DIR.
 const CPU_PROF_DIR = option('cpu-prof', undefined);
+if (!Number.isFinite(LATENCY) || LATENCY <= 0) throw new Error('--latency takes a positive number of milliseconds');
 
 function fileLimit() {
   try {
@@ -35,8 +50,33 @@ function fileLimit() {
 // The emulator holds two sockets per relayed connection (sender and rendezvous).
 const SCALE_CAP = Math.floor((fileLimit() - 200) / 2);
 const P = QUICK
-  ? { connects: 200, roundTrips: 2000, seconds: 1.5, fanInConnections: 50, scale: Math.min(1000, SCALE_CAP) }
-  : { connects: 1000, roundTrips: 10000, seconds: 5, fanInConnections: 100, scale: Math.min(10000, SCALE_CAP) };
+  ? { connects: 200, roundTrips: 2000, seconds: 1.5, fanInConnections: 50, scale: Math.min(1000, SCALE_CAP), wanConnects: 15 }
+  : { connects: 1000, roundTrips: 10000, seconds: 5, fanInConnections: 100, scale: Math.min(10000, SCALE_CAP), wanConnects: 40 };
+
+/** How each scenario runs: over TLS, through the WAN link, and in which modes. */
+const VARIANTS = {
+  setup: { tls: false, latency: 0 },
+  rtt: { tls: false, latency: 0 },
+  'setup-tls': { tls: true, latency: 0 },
+  'rtt-tls': { tls: true, latency: 0 },
+  wan: { tls: true, latency: LATENCY, modes: ['direct', 'relayed', 'peer'] },
+  // The same at twice the latency: the difference counts the round trips alone (processing time cancels out).
+  'wan-2x': { tls: true, latency: 2 * LATENCY, modes: ['direct', 'relayed', 'peer'] },
+  throughput: { tls: false, latency: 0 },
+  fanin: { tls: false, latency: 0 },
+  http: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'] },
+  scale: { tls: false, latency: 0, modes: ['direct', 'relayed', 'peer'] },
+};
+/**
+ * The fewest round trips a connection's setup (connect, then one echo) can
+ * take through the WAN link, counted from PROTOCOL.md. Direct: TCP, TLS 1.3,
+ * the upgrade and its 101, the echo (4; 3 without TLS). Relayed, where both
+ * the sender and the listener are a link away from the relay: the sender's
+ * TCP, TLS and upgrade (2.5), the accept message to the listener (0.5), the
+ * listener's rendezvous TCP, TLS and upgrade (2.5), the 101 back to the
+ * sender (0.5), and the echo, which crosses both links (2): 8 (6 without TLS).
+ */
+const MINIMUM_ROUND_TRIPS = { direct: { tls: 4, plain: 3 }, relayed: { tls: 8, plain: 6 } };
 const LIMITS = { maxReceivedFrameSize: 4 * 1024 * 1024, maxReceivedMessageSize: 4 * 1024 * 1024 };
 const SCENARIO_TIMEOUT_MS = 180_000;
 
@@ -48,10 +88,10 @@ const percentile = (values, p) => {
 };
 
 /** A child process with a request/response usage channel. */
-function spawnChild(args) {
+function spawnChild(args, env = {}) {
   const execArgv = ['--expose-gc'];
   if (CPU_PROF_DIR) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF_DIR)}`, `--cpu-prof-name=${args.slice(0, 2).join('-')}-${Date.now()}.cpuprofile`);
-  const child = fork(path.join(__dirname, 'processes.js'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(__dirname, 'processes.js'), args, { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let nextId = 0;
   const waiting = new Map();
   child.on('message', (m) => {
@@ -92,35 +132,71 @@ async function selfUsage() {
   return { cpuMs: (cpu.user + cpu.system) / 1000, rss: process.memoryUsage().rss };
 }
 
-/** Everything one mode needs: processes, addresses, a connect function. */
-async function startMode(mode) {
+/** A self-signed certificate for 127.0.0.1, written for the child processes (and trusted by them through NODE_EXTRA_CA_CERTS). */
+let tlsFiles;
+async function certificate() {
+  if (tlsFiles) return tlsFiles;
+  const selfsigned = require('selfsigned');
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keySize: 2048,
+    notAfterDate: new Date(Date.now() + 24 * 3600 * 1000),
+    algorithm: 'sha256',
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-bench-tls-'));
+  fs.writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
+  fs.writeFileSync(path.join(dir, 'key.pem'), pems.private);
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  tlsFiles = { dir, cert: pems.cert, certFile: path.join(dir, 'cert.pem') };
+  return tlsFiles;
+}
+
+/** A forwarder to `port` (with `delay` ms each way: the WAN link); resolves with its port. */
+async function forwarderTo(processes, name, port, delay = 0) {
+  processes[name] = spawnChild(['forwarder', String(port), ...(delay ? [String(delay)] : [])]);
+  return (await processes[name].ready).port;
+}
+
+/** Everything one mode needs, plain or TLS, with or without the WAN link: processes, addresses, a connect function. */
+async function startMode(mode, { tls, latency }) {
   const processes = {};
+  const cert = tls ? await certificate() : undefined;
+  const env = cert ? { NODE_EXTRA_CA_CERTS: cert.certFile } : {};
+  const ws = tls ? 'wss' : 'ws';
   let sendUri;
   let httpUri;
   let headers = {};
-  if (mode === 'direct') {
-    processes.listener = spawnChild(['listener', 'direct']);
-    sendUri = (await processes.listener.ready).uri;
-    httpUri = `${sendUri.replace(/^ws/, 'http')}bench`;
+  if (mode === 'direct' || mode === 'floor') {
+    processes.listener = spawnChild(['listener', 'direct', ...(cert ? [cert.dir] : [])], env);
+    let port = (await processes.listener.ready).port;
+    if (mode === 'floor') port = await forwarderTo(processes, 'forwarder', port);
+    if (latency) port = await forwarderTo(processes, 'link', port, latency);
+    sendUri = `${ws}://127.0.0.1:${port}/`;
+    httpUri = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/bench`;
   } else {
-    processes.emulator = spawnChild(['emulator']);
-    const { endpoint, rule } = await processes.emulator.ready;
+    processes.emulator = spawnChild(['emulator', ...(cert ? [cert.dir] : [])]);
+    const { port, rule } = await processes.emulator.ready;
+    // Over the WAN link, the sender and the listener each reach the relay through a link of their own.
+    const listenPort = latency ? await forwarderTo(processes, 'listener link', port, latency) : port;
+    const sendPort = latency ? await forwarderTo(processes, 'sender link', port, latency) : port;
     const token = createRelayToken('http://127.0.0.1/bench', rule.name, rule.key, 6 * 3600);
-    processes.listener = spawnChild(['listener', mode, createRelayListenUri(endpoint, 'bench'), token]);
+    processes.listener = spawnChild(['listener', mode, createRelayListenUri(`${ws}://127.0.0.1:${listenPort}`, 'bench'), token], env);
     await processes.listener.ready;
-    sendUri = createRelaySendUri(endpoint, 'bench');
+    sendUri = createRelaySendUri(`${ws}://127.0.0.1:${sendPort}`, 'bench');
     // hyco-ws does not answer HTTP: the peer has no HTTP row.
-    httpUri = mode === 'relayed' ? createRelayHttpsUri(endpoint, 'bench') : undefined;
+    httpUri = mode === 'relayed' ? createRelayHttpsUri(`${ws}://127.0.0.1:${sendPort}`, 'bench') : undefined;
     headers = { ServiceBusAuthorization: token };
   }
+  const config = { ...LIMITS, ...(cert ? { tlsOptions: { ca: cert.cert } } : {}) };
   const connect = () =>
     new Promise((resolve, reject) => {
-      const client = new WebSocketClient(LIMITS);
+      // websocket's client takes tlsOptions out of the config it is given: a copy each time.
+      const client = new WebSocketClient({ ...config });
       client.once('connect', resolve);
       client.once('connectFailed', reject);
       client.connect(sendUri, null, null, headers);
     });
-  return { processes, connect, httpUri, headers, stop: () => Object.values(processes).forEach((p) => p.stop()) };
+  return { mode, processes, connect, httpUri, headers, stop: () => Object.values(processes).forEach((p) => p.stop()) };
 }
 
 /** Resolves with the next message on a connection. */
@@ -129,9 +205,9 @@ function nextMessage(connection) {
 }
 
 const scenarios = {
-  async setup({ connect }) {
+  async setup({ connect }, count = P.connects) {
     const times = [];
-    for (let i = 0; i < P.connects; i++) {
+    for (let i = 0; i < count; i++) {
       const t0 = now();
       const connection = await connect();
       const echoed = nextMessage(connection);
@@ -158,10 +234,24 @@ const scenarios = {
     return { unit: 'µs', p50: percentile(times, 50), p99: percentile(times, 99), count: times.length };
   },
 
+  'setup-tls': (ctx) => scenarios.setup(ctx),
+  'rtt-tls': (ctx) => scenarios.rtt(ctx),
+
+  /** Connection setup through the WAN link (latency D), in milliseconds and in the link's round trips (2D). */
+  async wan(ctx) {
+    const result = await scenarios.setup(ctx, P.wanConnects);
+    const minimum = MINIMUM_ROUND_TRIPS[ctx.mode === 'direct' ? 'direct' : 'relayed'].tls;
+    return { ...result, roundTrips: result.p50 / (2 * LATENCY), minimum };
+  },
+  /** The same through a link of latency 2D. */
+  async 'wan-2x'(ctx) {
+    return scenarios.setup(ctx, P.wanConnects);
+  },
+
   async throughput(ctx) {
     const small = await stream(ctx, 64 * 1024, 16);
     const large = await stream(ctx, 1024 * 1024, 4);
-    return { unit: 'MB/s', '64 KB': small, '1 MB': large };
+    return { unit: 'MB/s', '64 KB': small.mbps, '1 MB': large.mbps, cpuPerMB: { '64 KB': small.cpuPerMB, '1 MB': large.cpuPerMB } };
   },
 
   async fanin({ connect }) {
@@ -256,8 +346,10 @@ const scenarios = {
   },
 };
 
-async function stream({ connect }, size, window) {
+/** Echoes messages of `size` for P.seconds; MB/s echoed, and each process's CPU ms per MB echoed. */
+async function stream({ connect, processes }, size, window) {
   const connection = await connect();
+  const before = await cpu(processes);
   const payload = Buffer.alloc(size, 7);
   let bytes = 0;
   let inFlight = 0;
@@ -279,8 +371,11 @@ async function stream({ connect }, size, window) {
     pump();
   });
   const seconds = (now() - t0) / 1000;
+  const after = await cpu(processes);
   connection.drop();
-  return bytes / 1e6 / seconds;
+  const cpuPerMB = {};
+  for (const name of Object.keys(after)) cpuPerMB[name] = (after[name] - before[name]) / (bytes / 1e6);
+  return { mbps: bytes / 1e6 / seconds, cpuPerMB };
 }
 
 function settle(ms = 300) {
@@ -313,8 +408,17 @@ const ROWS = [
   ['setup', 'connect + first echo p99 (ms)', (r) => r.p99, false],
   ['rtt', '64 B round trip p50 (µs)', (r) => r.p50, false],
   ['rtt', '64 B round trip p99 (µs)', (r) => r.p99, false],
+  ['setup-tls', 'TLS: connect + first echo p50 (ms)', (r) => r.p50, false],
+  ['setup-tls', 'TLS: connect + first echo p99 (ms)', (r) => r.p99, false],
+  ['rtt-tls', 'TLS: 64 B round trip p50 (µs)', (r) => r.p50, false],
+  ['rtt-tls', 'TLS: 64 B round trip p99 (µs)', (r) => r.p99, false],
+  ['wan', `WAN (${LATENCY} ms each way, TLS): setup p50 (ms)`, (r) => r.p50, false],
+  ['wan', 'WAN: setup in round trips (p50 / 2D, processing included)', (r) => r.roundTrips, false],
+  ['wan', 'WAN: round trips taken ((p50 at 2D − p50 at D) / 2D)', (r) => r.taken, false],
   ['throughput', '64 KB messages (MB/s echoed)', (r) => r['64 KB'], true],
   ['throughput', '1 MB messages (MB/s echoed)', (r) => r['1 MB'], true],
+  ['throughput', '1 MB: listener CPU ms per MB', (r) => r.cpuPerMB['1 MB'].listener, false],
+  ['throughput', '1 MB: emulator CPU ms per MB', (r) => r.cpuPerMB['1 MB'].emulator, false],
   ['fanin', 'fan-in msg/s', (r) => r.value, true],
   ['http', 'HTTP GET req/s (16 at a time)', (r) => r.value, true],
   ['scale', 'connections set up per s', (r) => r.setupRate, true],
@@ -329,68 +433,98 @@ function format(value) {
   return value.toFixed(2);
 }
 
+/** A row's value for a mode, or undefined. */
+function valueOf(results, mode, scenario, get) {
+  const r = results[mode]?.[scenario];
+  if (!r || r.error) return undefined;
+  try {
+    const v = get(r);
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function table(results) {
   const lines = [];
-  const header = ['scenario', 'metric', 'direct', 'relayed', 'peer', 'relayed/direct', 'relayed/peer'];
+  const header = ['scenario', 'metric', 'direct', 'floor', 'relayed', 'peer', 'relayed/direct', 'relayed/floor', 'relayed/peer'];
   lines.push(`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`);
+  const ratio = (a, b) => (a === undefined || b === undefined || !b ? '-' : `${(a / b).toFixed(2)}×`);
   for (const [scenario, metric, get] of ROWS) {
     if (!SCENARIOS.includes(scenario)) continue;
-    const value = (mode) => {
-      const r = results[mode]?.[scenario];
-      if (!r || r.error) return undefined;
-      try {
-        return get(r);
-      } catch {
-        return undefined;
-      }
-    };
-    const [d, r, p] = ['direct', 'relayed', 'peer'].map(value);
-    const ratio = (a, b) => (a === undefined || b === undefined || !b ? '-' : `${(a / b).toFixed(2)}×`);
-    lines.push(`| ${scenario} | ${metric} | ${format(d)} | ${format(r)} | ${format(p)} | ${ratio(r, d)} | ${ratio(r, p)} |`);
+    const [d, f, r, p] = ['direct', 'floor', 'relayed', 'peer'].map((mode) => valueOf(results, mode, scenario, get));
+    lines.push(`| ${scenario} | ${metric} | ${format(d)} | ${format(f)} | ${format(r)} | ${format(p)} | ${ratio(r, d)} | ${ratio(r, f)} | ${ratio(r, p)} |`);
   }
   return lines.join('\n');
 }
 
 function cpuTable(results) {
-  const lines = ['| scenario | mode | sender CPU ms | listener CPU ms | emulator CPU ms |', '| --- | --- | --- | --- | --- |'];
+  const names = new Set();
+  for (const mode of MODES) for (const scenario of SCENARIOS) for (const name of Object.keys(results[mode]?.[scenario]?.cpu ?? {})) names.add(name);
+  const columns = [...names];
+  const lines = [`| scenario | mode | ${columns.map((n) => `${n} CPU ms`).join(' | ')} |`, `| --- | --- | ${columns.map(() => '---').join(' | ')} |`];
   for (const scenario of SCENARIOS) {
     for (const mode of MODES) {
       const c = results[mode]?.[scenario]?.cpu;
       if (!c) continue;
-      lines.push(`| ${scenario} | ${mode} | ${format(c.sender)} | ${format(c.listener)} | ${format(c.emulator)} |`);
+      lines.push(`| ${scenario} | ${mode} | ${columns.map((n) => format(c[n])).join(' | ')} |`);
     }
   }
   return lines.join('\n');
 }
 
 function verdicts(results) {
-  const get = (mode, scenario, fn) => {
-    const r = results[mode]?.[scenario];
-    return r && !r.error ? fn(r) : undefined;
-  };
   const checks = [];
   const check = (what, ok) => checks.push({ what, ok: ok === undefined ? null : ok });
-  const ratio = (scenario, fn) => {
-    const d = get('direct', scenario, fn);
-    const r = get('relayed', scenario, fn);
-    return d && r ? r / d : undefined;
+  const ratio = (scenario, fn, base) => {
+    const b = valueOf(results, base, scenario, fn);
+    const r = valueOf(results, 'relayed', scenario, fn);
+    return b && r ? r / b : undefined;
   };
-  const setup = ratio('setup', (r) => r.p50);
-  check(`relayed setup p50 ≤ 3× direct (${setup?.toFixed(2)}×)`, setup === undefined ? undefined : setup <= 3);
-  const rtt = ratio('rtt', (r) => r.p50);
-  check(`relayed round trip p50 ≤ 2.5× direct (${rtt?.toFixed(2)}×)`, rtt === undefined ? undefined : rtt <= 2.5);
+  const x = (v) => (v === undefined ? '-' : `${v.toFixed(2)}×`);
+  // Against the one-hop floor.
+  const setupFloor = ratio('setup', (r) => r.p50, 'floor');
+  check(`relayed setup p50 ≤ 1.3× floor (${x(setupFloor)})`, setupFloor === undefined ? undefined : setupFloor <= 1.3);
+  const rttFloor = ratio('rtt', (r) => r.p50, 'floor');
+  check(`relayed round trip p50 ≤ 1.3× floor (${x(rttFloor)})`, rttFloor === undefined ? undefined : rttFloor <= 1.3);
   for (const size of ['64 KB', '1 MB']) {
-    const t = ratio('throughput', (r) => r[size]);
-    check(`relayed ${size} throughput ≥ 0.5× direct (${t?.toFixed(2)}×)`, t === undefined ? undefined : t >= 0.5);
+    const t = ratio('throughput', (r) => r[size], 'floor');
+    check(`relayed ${size} throughput ≥ 0.8× floor (${x(t)})`, t === undefined ? undefined : t >= 0.8);
   }
+  // Through the WAN link: within 10% of the protocol's fewest round trips.
+  const wan = results.relayed?.wan;
+  if (wan && !wan.error && wan.taken !== undefined) {
+    check(
+      `relayed WAN setup ≤ the protocol's minimum + 10%: ${wan.taken.toFixed(2)} round trips taken, the minimum ${wan.minimum} (${wan.roundTrips.toFixed(2)} with processing)`,
+      wan.taken <= wan.minimum * 1.1,
+    );
+  } else check('relayed WAN setup ≤ the protocol\'s minimum + 10%', undefined);
+  // The emulator's CPU per relayed MB against the listener's.
+  const emulatorPerMB = valueOf(results, 'relayed', 'throughput', (r) => r.cpuPerMB['1 MB'].emulator);
+  const listenerPerMB = valueOf(results, 'relayed', 'throughput', (r) => r.cpuPerMB['1 MB'].listener);
+  check(
+    `emulator CPU per relayed MB ≤ the listener's, 1 MB messages (${format(emulatorPerMB)} vs ${format(listenerPerMB)} ms)`,
+    emulatorPerMB === undefined || listenerPerMB === undefined ? undefined : emulatorPerMB <= listenerPerMB,
+  );
+  // Against no relay at all.
+  const setup = ratio('setup', (r) => r.p50, 'direct');
+  check(`relayed setup p50 ≤ 3× direct (${x(setup)})`, setup === undefined ? undefined : setup <= 3);
+  const rtt = ratio('rtt', (r) => r.p50, 'direct');
+  check(`relayed round trip p50 ≤ 2.5× direct (${x(rtt)})`, rtt === undefined ? undefined : rtt <= 2.5);
+  for (const size of ['64 KB', '1 MB']) {
+    const t = ratio('throughput', (r) => r[size], 'direct');
+    check(`relayed ${size} throughput ≥ 0.5× direct (${x(t)})`, t === undefined ? undefined : t >= 0.5);
+  }
+  // Against Microsoft's listener, on every row.
   for (const [scenario, metric, fn, higher] of ROWS) {
-    const r = get('relayed', scenario, fn);
-    const p = get('peer', scenario, fn);
+    if (!SCENARIOS.includes(scenario)) continue;
+    const r = valueOf(results, 'relayed', scenario, fn);
+    const p = valueOf(results, 'peer', scenario, fn);
     if (r === undefined || p === undefined) continue;
     check(`relayed at least as good as peer: ${metric} (${format(r)} vs ${format(p)})`, higher ? r >= p : r <= p);
   }
-  const lkb = get('relayed', 'scale', (r) => r.perConnection.listener);
-  const ekb = get('relayed', 'scale', (r) => r.perConnection.emulator);
+  const lkb = valueOf(results, 'relayed', 'scale', (r) => r.perConnection.listener);
+  const ekb = valueOf(results, 'relayed', 'scale', (r) => r.perConnection.emulator);
   check(`listener < 20 KB per relayed connection (${format(lkb)})`, lkb === undefined ? undefined : lkb < 20);
   check(`emulator < 20 KB per relayed connection (${format(ekb)})`, ekb === undefined ? undefined : ekb < 20);
   return checks;
@@ -401,37 +535,55 @@ async function main() {
   const results = {};
   let failures = 0;
   process.stdout.write(`hyco-websocket benchmark${QUICK ? ' (--quick)' : ''}: ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
-  process.stdout.write(`parameters: ${JSON.stringify(P)}\n`);
+  process.stdout.write(`parameters: ${JSON.stringify({ ...P, latencyMs: LATENCY })}\n`);
   if (P.scale < 10000 && !QUICK) process.stdout.write(`note: scale capped at ${P.scale} connections by the open-file limit (${fileLimit()}; the emulator holds two sockets per connection)\n`);
   for (const mode of MODES) {
     results[mode] = {};
-    let ctx;
-    try {
-      ctx = await withTimeout(startMode(mode), 30_000, `${mode} start`);
-    } catch (err) {
-      failures++;
-      process.stdout.write(`${mode}: could not start: ${err.message}\n`);
-      for (const s of SCENARIOS) results[mode][s] = { error: err.message };
-      continue;
-    }
+    // Scenarios that share a variant (plain, TLS, WAN) share one set of processes.
+    const groups = new Map();
     for (const scenario of SCENARIOS) {
-      const t0 = Date.now();
+      const variant = VARIANTS[scenario];
+      if (!variant) throw new Error(`unknown scenario ${scenario}`);
+      if (variant.modes && !variant.modes.includes(mode)) continue;
+      const key = `${variant.tls}/${variant.latency}`;
+      if (!groups.has(key)) groups.set(key, { variant, scenarios: [] });
+      groups.get(key).scenarios.push(scenario);
+    }
+    for (const { variant, scenarios: names } of groups.values()) {
+      let ctx;
       try {
-        const before = await cpu(ctx.processes);
-        const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
-        const after = await cpu(ctx.processes);
-        result.cpu = {};
-        for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
-        results[mode][scenario] = result;
-        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
       } catch (err) {
         failures++;
-        results[mode][scenario] = { error: err.message };
-        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
+        process.stdout.write(`${mode}: could not start${variant.tls ? ' (TLS)' : ''}: ${err.message}\n`);
+        for (const s of names) results[mode][s] = { error: err.message };
+        continue;
       }
+      for (const scenario of names) {
+        const t0 = Date.now();
+        try {
+          const before = await cpu(ctx.processes);
+          const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
+          const after = await cpu(ctx.processes);
+          result.cpu = {};
+          for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
+          results[mode][scenario] = result;
+          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        } catch (err) {
+          failures++;
+          results[mode][scenario] = { error: err.message };
+          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
+        }
+      }
+      ctx.stop();
+      await settle(500);
     }
-    ctx.stop();
-    await settle(500);
+  }
+  // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
+  for (const mode of MODES) {
+    const wan = results[mode]?.wan;
+    const wan2 = results[mode]?.['wan-2x'];
+    if (wan && !wan.error && wan2 && !wan2.error) wan.taken = (wan2.p50 - wan.p50) / (2 * LATENCY);
   }
   const checks = verdicts(results);
   const report = [
