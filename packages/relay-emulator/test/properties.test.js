@@ -430,28 +430,38 @@ test('property: path suffixes and queries reach listeners byte for byte, less sb
   );
 });
 
-test('property: unmask (a word at a time, on any alignment) equals XOR byte by byte for any data, mask and starting offset', async () => {
-  const { unmask } = require('../dist/frames.js');
-  await checkProperty(
-    fc.property(
-      fc.integer({ min: 0, max: 2000 }),
-      fc.integer({ min: 0, max: 7 }),
-      fc.integer(),
-      fc.uint8Array({ minLength: 4, maxLength: 4 }),
-      fc.integer({ min: 0, max: 3 }),
-      (length, start, seed, maskBytes, offset) => {
-        // A slice that starts at any byte of its backing store: the unaligned head and tail are exercised.
-        const backing = bytes(length + 8, seed);
-        const data = backing.subarray(start, start + length);
-        const expected = Buffer.from(data).map((b, i) => b ^ maskBytes[(offset + i) & 3]);
-        const before = Buffer.from(backing);
-        unmask(data, Buffer.from(maskBytes), offset);
-        assert.deepEqual(data, Buffer.from(expected));
-        // Nothing outside the slice is touched.
-        assert.deepEqual(backing.subarray(0, start), before.subarray(0, start));
-        assert.deepEqual(backing.subarray(start + length), before.subarray(start + length));
-      },
-    ),
-    { defaultSeed: 2601, numRuns: 500 },
-  );
+for (const name of ['unmask', 'unmaskJs']) {
+  test(`property: ${name} (${name === 'unmask' ? 'native when the add-on loads' : 'a word at a time'}, on any alignment) equals XOR byte by byte for any data, mask and starting offset`, async () => {
+    const frames = require('../dist/frames.js');
+    const unmask = frames[name];
+    await checkProperty(
+      fc.property(
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.integer(),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        (length, start, seed, maskBytes, offset) => {
+          // A slice that starts at any byte of its backing store: the unaligned head and tail are exercised.
+          const backing = bytes(length + 8, seed);
+          const data = backing.subarray(start, start + length);
+          const expected = Buffer.from(data).map((b, i) => b ^ maskBytes[(offset + i) & 3]);
+          const before = Buffer.from(backing);
+          const mask = Buffer.from(maskBytes);
+          unmask(data, mask, offset);
+          assert.deepEqual(data, Buffer.from(expected));
+          // Nothing outside the slice is touched, the mask included.
+          assert.deepEqual(backing.subarray(0, start), before.subarray(0, start));
+          assert.deepEqual(backing.subarray(start + length), before.subarray(start + length));
+          assert.deepEqual(mask, Buffer.from(maskBytes));
+        },
+      ),
+      { defaultSeed: 2601, numRuns: 500 },
+    );
+  });
+}
+
+test('the frame relay unmasks with bufferutil\'s native add-on on this platform', () => {
+  // bufferutil ships a prebuilt binary for linux-x64 (this CI); elsewhere the JavaScript unmask serves.
+  assert.equal(require('../dist/frames.js').unmaskImplementation, process.platform === 'linux' && process.arch === 'x64' ? 'native' : 'javascript');
 });
