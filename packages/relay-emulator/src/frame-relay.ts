@@ -93,6 +93,11 @@ class Direction extends FrameParser {
   }
 }
 
+/** Ends `socket`'s writable side unless it already was (a second end() only builds an error to drop). */
+function endOnce(socket: Duplex): void {
+  if (!socket.writableEnded) socket.end();
+}
+
 /** Totals every relay adds to as it goes. */
 export interface TrafficCounters {
   messagesRelayed: number;
@@ -222,7 +227,7 @@ export class FrameRelay {
       towards.sealed = true;
       socket.write(closeFrame(code, reason));
     }
-    socket.end();
+    endOnce(socket);
     this.armGrace();
   }
 
@@ -231,14 +236,14 @@ export class FrameRelay {
     const other = from === this.sender ? this.listener : this.sender;
     const towardsOther = from === this.sender ? this.toListener : this.toSender;
     this.closeSide(other, towardsOther, CLOSE_GOING_AWAY, 'The peer disconnected');
-    if (!from.destroyed) from.end();
+    if (!from.destroyed) endOnce(from);
   }
 
   private endBoth(): void {
     if (this.ended) return;
     this.ended = true;
-    this.sender.end();
-    this.listener.end();
+    endOnce(this.sender);
+    endOnce(this.listener);
     this.armGrace();
   }
 
