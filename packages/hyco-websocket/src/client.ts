@@ -11,6 +11,7 @@ import createDebug from 'debug';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { statusError } from './control-channel';
+import { writeFragmentsTogether } from './dial';
 import { RelayArgumentError, RelayError } from './errors';
 import { connectionStringTarget } from './identity';
 import { AUTH_HEADER } from './protocol/constants';
@@ -197,6 +198,7 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
       return false;
     }
     this.attempt = undefined;
+    if (event === 'connect' && args[0]) writeFragmentsTogether(args[0] as WebSocketConnection);
     if (event === 'connectFailed') {
       if (args[0] instanceof Error && !(args[0] instanceof RelayError) && !(args[0] instanceof RelayArgumentError)) args[0] = explain(args[0], attempt);
       attempt.controller.abort();

@@ -72,6 +72,52 @@ test('relayedClient is websocket\'s client, connecting through the relay with it
   assert.equal(code, 1009);
 });
 
+/** Counts the writes (system-call level: _write and _writev) a socket makes from now on. */
+function countWrites(socket) {
+  const counter = { writes: 0 };
+  for (const method of ['_write', '_writev']) {
+    const original = socket[method];
+    socket[method] = function (...args) {
+      counter.writes++;
+      return original.apply(this, args);
+    };
+  }
+  return counter;
+}
+
+test('the fragments of one message leave in one socket write, listener and sender alike; frames, sizes and order unchanged', async (t) => {
+  const relay = await startRelay(t);
+  const server = new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 'echo'), credential: NAMESPACE_KEY(), reconnectBackoff: [100] });
+  server.on('error', () => {});
+  t.after(() => server.close());
+  const accepted = new Promise((resolve) => server.on('request', (request) => request.accept(null).then(resolve, () => {})));
+  await once(server, 'online');
+  // The sender takes frames as they come, to see them one by one.
+  const sender = await hyco.relayedConnect(sendUri(relay), { credential: NAMESPACE_KEY(), assembleFragments: false });
+  const listenerSide = await accepted;
+  const payload = crypto.randomBytes(16 * 16384 + 100);
+  await delay(50);
+
+  // Listener to sender: 17 fragments of the default 16 KB threshold, in one write.
+  const listenerWrites = countWrites(listenerSide.socket);
+  const frames = [];
+  const allFrames = new Promise((resolve) => sender.on('frame', (frame) => frames.push(frame) && frame.fin && resolve()));
+  listenerSide.sendBytes(payload);
+  await allFrames;
+  assert.equal(listenerWrites.writes, 1, 'one write for the whole fragmented message');
+  assert.deepEqual(frames.map((f) => f.binaryPayload.length), [...Array(16).fill(16384), 100]);
+  assert.deepEqual(frames.map((f) => f.opcode), [0x2, ...Array(16).fill(0)]);
+  assert.ok(Buffer.concat(frames.map((f) => f.binaryPayload)).equals(payload), 'the bytes, in order');
+
+  // Sender to listener: the same.
+  const senderWrites = countWrites(sender.socket);
+  const received = once(listenerSide, 'message');
+  sender.sendBytes(payload);
+  const message = await received;
+  assert.equal(senderWrites.writes, 1, 'one write for the whole fragmented message');
+  assert.ok(message.binaryData.equals(payload));
+});
+
 test('relayedConnect against Microsoft\'s hyco-ws@1.0.5 listener: a Promise of the connection; messages both ways; the address gets sb-hc-action when it lacks it', async (t) => {
   const relay = await startRelay(t);
   const server = hycoWs.createRelayedServer(
