@@ -62,11 +62,12 @@ const VARIANTS = {
   wan: { tls: true, latency: LATENCY, modes: ['direct', 'relayed', 'peer'] },
   // The same at twice the latency: the difference counts the round trips alone (processing time cancels out).
   'wan-2x': { tls: true, latency: 2 * LATENCY, modes: ['direct', 'relayed', 'peer'] },
-  // Throughput gets processes of its own (see the README: right after a thousand connection cycles, this sandbox relays slower for a minute).
+  // Throughput runs first, on processes of its own (see the job order below).
   throughput: { tls: false, latency: 0, fresh: true },
   fanin: { tls: false, latency: 0 },
   http: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'] },
-  scale: { tls: false, latency: 0, modes: ['direct', 'relayed', 'peer'] },
+  // Scale cycles ten thousand connections: last, on processes of its own.
+  scale: { tls: false, latency: 0, modes: ['direct', 'relayed', 'peer'], last: true },
 };
 /**
  * The fewest round trips a connection's setup (connect, then one echo) can
@@ -538,47 +539,57 @@ async function main() {
   process.stdout.write(`hyco-websocket benchmark${QUICK ? ' (--quick)' : ''}: ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
   process.stdout.write(`parameters: ${JSON.stringify({ ...P, latencyMs: LATENCY })}\n`);
   if (P.scale < 10000 && !QUICK) process.stdout.write(`note: scale capped at ${P.scale} connections by the open-file limit (${fileLimit()}; the emulator holds two sockets per connection)\n`);
+  // Scenarios that share a variant (plain, TLS, WAN) share one set of processes per mode. The runs go
+  // group by group, every mode in turn within a group, so that the modes compared in a row are measured
+  // close together in time; scale, which cycles ten thousand connections, goes last; throughput goes first, on processes of its own, before any scenario has cycled
+  // thousands of connections (after which this sandbox's network stack is slower for a minute or more).
+  const jobs = [];
+  const order = [];
   for (const mode of MODES) {
     results[mode] = {};
-    // Scenarios that share a variant (plain, TLS, WAN) share one set of processes.
     const groups = new Map();
     for (const scenario of SCENARIOS) {
       const variant = VARIANTS[scenario];
       if (!variant) throw new Error(`unknown scenario ${scenario}`);
       if (variant.modes && !variant.modes.includes(mode)) continue;
-      const key = variant.fresh ? scenario : `${variant.tls}/${variant.latency}`;
-      if (!groups.has(key)) groups.set(key, { variant, scenarios: [] });
+      const key = variant.fresh || variant.last ? scenario : `${variant.tls}/${variant.latency}`;
+      if (!groups.has(key)) groups.set(key, { mode, key, variant, scenarios: [] });
       groups.get(key).scenarios.push(scenario);
+      if (!order.includes(key)) order.push(key);
     }
-    for (const { variant, scenarios: names } of groups.values()) {
-      let ctx;
+    jobs.push(...groups.values());
+  }
+  const phase = (job) => (job.variant.fresh ? 0 : job.variant.last ? 2 : 1);
+  const rank = (job) => phase(job) * order.length + order.indexOf(job.key);
+  jobs.sort((a, b) => rank(a) - rank(b) || MODES.indexOf(a.mode) - MODES.indexOf(b.mode));
+  for (const { mode, variant, scenarios: names } of jobs) {
+    let ctx;
+    try {
+      ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
+    } catch (err) {
+      failures++;
+      process.stdout.write(`${mode}: could not start${variant.tls ? ' (TLS)' : ''}: ${err.message}\n`);
+      for (const s of names) results[mode][s] = { error: err.message };
+      continue;
+    }
+    for (const scenario of names) {
+      const t0 = Date.now();
       try {
-        ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
+        const before = await cpu(ctx.processes);
+        const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
+        const after = await cpu(ctx.processes);
+        result.cpu = {};
+        for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
+        results[mode][scenario] = result;
+        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       } catch (err) {
         failures++;
-        process.stdout.write(`${mode}: could not start${variant.tls ? ' (TLS)' : ''}: ${err.message}\n`);
-        for (const s of names) results[mode][s] = { error: err.message };
-        continue;
+        results[mode][scenario] = { error: err.message };
+        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
       }
-      for (const scenario of names) {
-        const t0 = Date.now();
-        try {
-          const before = await cpu(ctx.processes);
-          const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
-          const after = await cpu(ctx.processes);
-          result.cpu = {};
-          for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
-          results[mode][scenario] = result;
-          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-        } catch (err) {
-          failures++;
-          results[mode][scenario] = { error: err.message };
-          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
-        }
-      }
-      ctx.stop();
-      await settle(500);
     }
+    ctx.stop();
+    await settle(500);
   }
   // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
   for (const mode of MODES) {
