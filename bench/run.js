@@ -15,7 +15,7 @@
 // bench/results.json.
 //   node bench/run.js [--quick] [--modes direct,floor,relayed,peer]
 //     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,scale]
-//     [--latency MS] [--cpu-prof DIR]
+//     [--latency MS] [--repeat N] [--cpu-prof DIR]
 const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -38,6 +38,9 @@ const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughpu
 const LATENCY = Number(option('latency', '10'));
 // --cpu-prof DIR: write a V8 CPU profile of each child process into DIR.
 const CPU_PROF_DIR = option('cpu-prof', undefined);
+// --repeat N: run everything N times, interleaved, and report each figure's median over the runs.
+const REPEAT = Number(option('repeat', '1'));
+if (!Number.isInteger(REPEAT) || REPEAT < 1) throw new Error('--repeat takes a whole number of runs, 1 or more');
 if (!Number.isFinite(LATENCY) || LATENCY <= 0) throw new Error('--latency takes a positive number of milliseconds');
 
 function fileLimit() {
@@ -380,6 +383,16 @@ async function stream({ connect, processes }, size, window) {
   return { mbps: bytes / 1e6 / seconds, cpuPerMB };
 }
 
+/** The median of each number in a list of results of the same shape (nested objects alike). */
+function medianOf(list) {
+  const first = list[0];
+  if (typeof first === 'number') return percentile(list, 50);
+  if (!first || typeof first !== 'object' || Array.isArray(first)) return first;
+  const out = {};
+  for (const key of Object.keys(first)) out[key] = medianOf(list.map((r) => r?.[key]));
+  return out;
+}
+
 function settle(ms = 300) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -537,7 +550,7 @@ async function main() {
   const results = {};
   let failures = 0;
   process.stdout.write(`hyco-websocket benchmark${QUICK ? ' (--quick)' : ''}: ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`);
-  process.stdout.write(`parameters: ${JSON.stringify({ ...P, latencyMs: LATENCY })}\n`);
+  process.stdout.write(`parameters: ${JSON.stringify({ ...P, latencyMs: LATENCY, repeat: REPEAT })}\n`);
   if (P.scale < 10000 && !QUICK) process.stdout.write(`note: scale capped at ${P.scale} connections by the open-file limit (${fileLimit()}; the emulator holds two sockets per connection)\n`);
   // Scenarios that share a variant (plain, TLS, WAN) share one set of processes per mode. The runs go
   // group by group, every mode in turn within a group, so that the modes compared in a row are measured
@@ -562,40 +575,50 @@ async function main() {
   const phase = (job) => (job.variant.fresh ? 0 : job.variant.last ? 2 : 1);
   const rank = (job) => phase(job) * order.length + order.indexOf(job.key);
   jobs.sort((a, b) => rank(a) - rank(b) || MODES.indexOf(a.mode) - MODES.indexOf(b.mode));
-  for (const { mode, variant, scenarios: names } of jobs) {
-    let ctx;
-    try {
-      ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
-    } catch (err) {
-      failures++;
-      process.stdout.write(`${mode}: could not start${variant.tls ? ' (TLS)' : ''}: ${err.message}\n`);
-      for (const s of names) results[mode][s] = { error: err.message };
-      continue;
-    }
-    for (const scenario of names) {
-      const t0 = Date.now();
+  const runs = [];
+  for (let round = 1; round <= REPEAT; round++) {
+    if (REPEAT > 1) process.stdout.write(`run ${round} of ${REPEAT}\n`);
+    const run = Object.fromEntries(MODES.map((mode) => [mode, {}]));
+    for (const { mode, variant, scenarios: names } of jobs) {
+      let ctx;
       try {
-        const before = await cpu(ctx.processes);
-        const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
-        const after = await cpu(ctx.processes);
-        result.cpu = {};
-        for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
-        results[mode][scenario] = result;
-        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
       } catch (err) {
         failures++;
-        results[mode][scenario] = { error: err.message };
-        process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
+        process.stdout.write(`${mode}: could not start${variant.tls ? ' (TLS)' : ''}: ${err.message}\n`);
+        for (const s of names) run[mode][s] = { error: err.message };
+        continue;
       }
+      for (const scenario of names) {
+        const t0 = Date.now();
+        try {
+          const before = await cpu(ctx.processes);
+          const result = await withTimeout(scenarios[scenario](ctx), SCENARIO_TIMEOUT_MS, `${mode} ${scenario}`);
+          const after = await cpu(ctx.processes);
+          result.cpu = {};
+          for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
+          run[mode][scenario] = result;
+          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+        } catch (err) {
+          failures++;
+          run[mode][scenario] = { error: err.message };
+          process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} FAILED: ${err.message}\n`);
+        }
+      }
+      ctx.stop();
+      await settle(500);
     }
-    ctx.stop();
-    await settle(500);
+    // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
+    for (const mode of MODES) {
+      const wan = run[mode]?.wan;
+      const wan2 = run[mode]?.['wan-2x'];
+      if (wan && !wan.error && wan2 && !wan2.error) wan.taken = (wan2.p50 - wan.p50) / (2 * LATENCY);
+    }
+    runs.push(run);
   }
-  // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
-  for (const mode of MODES) {
-    const wan = results[mode]?.wan;
-    const wan2 = results[mode]?.['wan-2x'];
-    if (wan && !wan.error && wan2 && !wan2.error) wan.taken = (wan2.p50 - wan.p50) / (2 * LATENCY);
+  for (const mode of MODES) for (const scenario of SCENARIOS) {
+    const all = runs.map((run) => run[mode][scenario]).filter(Boolean);
+    if (all.length) results[mode][scenario] = all.find((r) => r.error) ?? medianOf(all);
   }
   const checks = verdicts(results);
   const report = [
@@ -620,6 +643,7 @@ async function main() {
         date: new Date().toISOString(),
         machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
         quick: QUICK,
+        repeat: REPEAT,
         parameters: P,
         results,
         targets: checks,
