@@ -288,7 +288,26 @@ async function checkProperty(property, { defaultSeed, numRuns }) {
   }
 }
 
+/**
+ * The process warnings emitted from now until the test ends, e.g. to
+ * assert that no MaxListenersExceededWarning (a listener added per write or
+ * per request and never removed) was printed. Warnings arrive a tick after
+ * they are emitted: await a short delay before reading.
+ */
+function collectWarnings(t) {
+  const seen = [];
+  const onWarning = (warning) => seen.push(warning);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  return {
+    seen,
+    /** Messages of MaxListenersExceededWarnings seen so far. */
+    listenerLeaks: () => seen.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+  };
+}
+
 module.exports = {
+  collectWarnings,
   ...require('./proxy'),
   FakeRelay: require('./fake-relay').FakeRelay,
   checkProperty,

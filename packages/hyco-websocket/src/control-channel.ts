@@ -95,6 +95,8 @@ export class ChannelConnection extends EventEmitter<{ close: [] }> {
 
   constructor(private readonly connection: WebSocketConnection) {
     super();
+    // Every HTTP request in flight on this connection watches its close, and stops when it ends: no fixed bound.
+    this.setMaxListeners(0);
     connection.once('close', () => {
       this.closed = true;
       this.emit('close');

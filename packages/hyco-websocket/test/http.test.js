@@ -7,7 +7,7 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const express = require('express');
 const hyco = require('hyco-websocket');
-const { startRelay, relayedServer, token, until } = require('hyco-test-support');
+const { startRelay, relayedServer, token, until, collectWarnings } = require('hyco-test-support');
 
 async function setup(t, relayOptions = {}) {
   const relay = await startRelay(t, { hybridConnections: ['web'], ...relayOptions });
@@ -133,14 +133,23 @@ test('a streamed 10 MB download (no length, written with backpressure) arrives i
   assert.equal(crypto.createHash('sha256').update(res.body).digest('hex'), expected.digest('hex'));
 });
 
-test('100 concurrent requests are all answered, each with its own body', async (t) => {
+test('100 concurrent requests are all answered, each with its own body, and no listener-leak warning', async (t) => {
+  const warnings = collectWarnings(t);
   const { server, base, auth } = await setup(t);
-  server.on('httpRequest', (req, res) => setTimeout(() => res.end(`answer ${req.url}`), Math.random() * 20));
+  // Nothing is answered until all 100 are in flight at once on the control channel.
+  const waiting = [];
+  server.on('httpRequest', (req, res) => {
+    waiting.push(() => setTimeout(() => res.end(`answer ${req.url}`), Math.random() * 20));
+    if (waiting.length === 100) waiting.forEach((answer) => answer());
+  });
   const results = await Promise.all(Array.from({ length: 100 }, (_, i) => fetch(`${base}/n/${i}`, { headers: auth }).then(async (r) => [r.status, await r.text()])));
   results.forEach(([status, text], i) => {
     assert.equal(status, 200);
     assert.equal(text, `answer /n/${i}`);
   });
+  // Each request in flight watches its control channel's close (and stops when it ends): 100 at once is by design.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(warnings.listenerLeaks(), []);
 });
 
 test('502 without a listener, 504 when the listener does not answer in time, 501 without a handler', async (t) => {

@@ -79,6 +79,8 @@ class HttpRendezvous extends FrameParser implements ExchangeOwner {
   private control: Buffer[] = [];
   private currentIsControl = false;
   private closing = false;
+  /** Reading is paused until the HTTP client drains (one wait, however many frames the chunk held). */
+  private awaitingDrain = false;
   private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -155,7 +157,13 @@ class HttpRendezvous extends FrameParser implements ExchangeOwner {
       if (!this.exchange.write(slice)) {
         // The HTTP client is slower than the listener: stop reading until it drains.
         this.socket.pause();
-        this.exchange.res.once('drain', () => this.socket.resume());
+        if (!this.awaitingDrain) {
+          this.awaitingDrain = true;
+          this.exchange.res.once('drain', () => {
+            this.awaitingDrain = false;
+            this.socket.resume();
+          });
+        }
       }
     }
   }

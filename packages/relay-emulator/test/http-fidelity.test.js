@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
-const { startRelay, listen, token, onceOrError, once, delay, until } = require('hyco-test-support');
+const { startRelay, listen, token, onceOrError, once, delay, until, collectWarnings } = require('hyco-test-support');
 
 /**
  * A hand-written listener: hands each request to `onRequest(request, channel, body)`:
@@ -138,7 +138,8 @@ test('a 300 MiB response streams through whole, with no size cap', async (t) => 
   assert.equal(received.digest('hex'), sent.digest('hex'));
 });
 
-test('no fragment limit: a 20 MB response in 1 KB frames over a rendezvous, and an inline body in 20,000 fragments', async (t) => {
+test('no fragment limit: a 20 MB response in 1 KB frames over a rendezvous, and an inline body in 20,000 fragments; one drain wait at a time', async (t) => {
+  const warnings = collectWarnings(t);
   const relay = await startRelay(t);
   const piece = crypto.randomBytes(1024);
   const frames = 20 * 1024;
@@ -164,6 +165,9 @@ test('no fragment limit: a 20 MB response in 1 KB frames over a rendezvous, and 
   // The control channel is still up: another request is answered.
   const again = await request(relay, '/echo/inline');
   assert.equal(again.body.length, 60000);
+  // Many small frames in one chunk, to a client slower than the listener: one wait for 'drain', not one per frame.
+  await delay(20);
+  assert.deepEqual(warnings.listenerLeaks(), []);
 });
 
 test('a body cut when its rendezvous dies aborts the client: never a complete response', async (t) => {
