@@ -575,11 +575,14 @@ async function main() {
   const phase = (job) => (job.variant.fresh ? 0 : job.variant.last ? 2 : 1);
   const rank = (job) => phase(job) * order.length + order.indexOf(job.key);
   jobs.sort((a, b) => rank(a) - rank(b) || MODES.indexOf(a.mode) - MODES.indexOf(b.mode));
-  const runs = [];
-  for (let round = 1; round <= REPEAT; round++) {
-    if (REPEAT > 1) process.stdout.write(`run ${round} of ${REPEAT}\n`);
-    const run = Object.fromEntries(MODES.map((mode) => [mode, {}]));
-    for (const { mode, variant, scenarios: names } of jobs) {
+  // With --repeat, each phase runs its rounds before the next phase starts: throughput's rounds all come before any churn.
+  const runs = Array.from({ length: REPEAT }, () => Object.fromEntries(MODES.map((mode) => [mode, {}])));
+  const steps = [];
+  for (const p of [0, 1, 2]) for (let round = 0; round < REPEAT; round++) steps.push({ round, jobs: jobs.filter((job) => phase(job) === p) });
+  for (const { round, jobs: stepJobs } of steps) {
+    if (REPEAT > 1 && stepJobs.length) process.stdout.write(`run ${round + 1} of ${REPEAT}\n`);
+    const run = runs[round];
+    for (const { mode, variant, scenarios: names } of stepJobs) {
       let ctx;
       try {
         ctx = await withTimeout(startMode(mode, variant), 30_000, `${mode} start`);
@@ -608,13 +611,14 @@ async function main() {
       ctx.stop();
       await settle(500);
     }
-    // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
+  }
+  // Round trips taken: the setup's growth from latency D to 2D, in units of 2D (what processing costs cancels out).
+  for (const run of runs) {
     for (const mode of MODES) {
       const wan = run[mode]?.wan;
       const wan2 = run[mode]?.['wan-2x'];
       if (wan && !wan.error && wan2 && !wan2.error) wan.taken = (wan2.p50 - wan.p50) / (2 * LATENCY);
     }
-    runs.push(run);
   }
   for (const mode of MODES) for (const scenario of SCENARIOS) {
     const all = runs.map((run) => run[mode][scenario]).filter(Boolean);
