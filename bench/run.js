@@ -497,15 +497,19 @@ function verdicts(results) {
     return b && r ? r / b : undefined;
   };
   const x = (v) => (v === undefined ? '-' : `${v.toFixed(2)}×`);
+  /** Setup and round trip at most, throughput at least, the given multiples of `base`'s. */
+  const against = (base, limits) => {
+    const setup = ratio('setup', (r) => r.p50, base);
+    check(`relayed setup p50 ≤ ${limits.setup}× ${base} (${x(setup)})`, setup === undefined ? undefined : setup <= limits.setup);
+    const rtt = ratio('rtt', (r) => r.p50, base);
+    check(`relayed round trip p50 ≤ ${limits.rtt}× ${base} (${x(rtt)})`, rtt === undefined ? undefined : rtt <= limits.rtt);
+    for (const size of ['64 KB', '1 MB']) {
+      const t = ratio('throughput', (r) => r[size], base);
+      check(`relayed ${size} throughput ≥ ${limits.throughput}× ${base} (${x(t)})`, t === undefined ? undefined : t >= limits.throughput);
+    }
+  };
   // Against the one-hop floor.
-  const setupFloor = ratio('setup', (r) => r.p50, 'floor');
-  check(`relayed setup p50 ≤ 1.3× floor (${x(setupFloor)})`, setupFloor === undefined ? undefined : setupFloor <= 1.3);
-  const rttFloor = ratio('rtt', (r) => r.p50, 'floor');
-  check(`relayed round trip p50 ≤ 1.3× floor (${x(rttFloor)})`, rttFloor === undefined ? undefined : rttFloor <= 1.3);
-  for (const size of ['64 KB', '1 MB']) {
-    const t = ratio('throughput', (r) => r[size], 'floor');
-    check(`relayed ${size} throughput ≥ 0.8× floor (${x(t)})`, t === undefined ? undefined : t >= 0.8);
-  }
+  against('floor', { setup: 1.3, rtt: 1.3, throughput: 0.8 });
   // Through the WAN link: within 10% of the protocol's fewest round trips.
   const wan = results.relayed?.wan;
   if (wan && !wan.error && wan.taken !== undefined) {
@@ -522,14 +526,7 @@ function verdicts(results) {
     emulatorPerMB === undefined || listenerPerMB === undefined ? undefined : emulatorPerMB <= listenerPerMB,
   );
   // Against no relay at all.
-  const setup = ratio('setup', (r) => r.p50, 'direct');
-  check(`relayed setup p50 ≤ 3× direct (${x(setup)})`, setup === undefined ? undefined : setup <= 3);
-  const rtt = ratio('rtt', (r) => r.p50, 'direct');
-  check(`relayed round trip p50 ≤ 2.5× direct (${x(rtt)})`, rtt === undefined ? undefined : rtt <= 2.5);
-  for (const size of ['64 KB', '1 MB']) {
-    const t = ratio('throughput', (r) => r[size], 'direct');
-    check(`relayed ${size} throughput ≥ 0.5× direct (${x(t)})`, t === undefined ? undefined : t >= 0.5);
-  }
+  against('direct', { setup: 3, rtt: 2.5, throughput: 0.5 });
   // Against Microsoft's listener, on every row.
   for (const [scenario, metric, fn, higher] of ROWS) {
     if (!SCENARIOS.includes(scenario)) continue;
