@@ -228,6 +228,16 @@ export class ResponseEncoder {
       callback();
       return;
     }
+    if (this.connection && !this.connection.connected) {
+      // The way back is closing (its close frame arrived; the socket's close may not have been
+      // read yet): the response is lost now, not when that I/O gets its turn. Writes that kept
+      // succeeding here would let a backpressure-respecting writer spin without end.
+      this.held = [];
+      this.heldBytes = 0;
+      this.route.lost('the rendezvous closed before the response ended');
+      callback();
+      return;
+    }
     if (this.connection) {
       if (this.heldBytes >= FRAME_BYTES) this.flush(false);
       else this.scheduleFlush();
@@ -268,7 +278,7 @@ export class ResponseEncoder {
       return;
     }
     if (!connection.connected) {
-      this.release();
+      this.route.lost('the rendezvous closed before the response ended');
       return;
     }
     // A frame of its own per flush: `websocket` streams only whole messages.

@@ -234,3 +234,83 @@ test('the handler sees what Node\'s server would: the sender\'s address (Express
   const encoded = JSON.parse((await request(`${base.replace(/\/web$/, '/%77eb')}/hello?&&&`, { headers: auth })).body.toString());
   assert.equal(encoded.url, '/hello?&&&');
 });
+
+/** Starts a download of `url` and destroys it after `after` bytes; resolves once it has. */
+function downloadThenLeave(url, headers, after) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers }, (res) => {
+      let n = 0;
+      res.on('data', (chunk) => {
+        n += chunk.length;
+        if (n > after) {
+          req.destroy();
+          resolve(n);
+        }
+      });
+    });
+    req.on('error', () => undefined);
+  });
+}
+
+// Regression (issue 21, defect 2): writes kept succeeding after the client left, so a writer that respects
+// backpressure spun through nextTick without end (512 MB written into nothing before `close` could run).
+test('a client gone mid-download ends the response as Node\'s server does: pipeline fails with a premature close, res.destroyed, later writes fail', async (t) => {
+  const { server, base, auth } = await setup(t);
+  const CAP = 64 * 1024 * 1024;
+  const outcomes = [];
+  const { Readable, pipeline } = require('node:stream');
+  server.on('httpRequest', (req, res) => {
+    const mode = req.url.slice(1);
+    let written = 0;
+    const result = { mode, written: 0 };
+    const finish = (err) => {
+      result.written = written;
+      result.error = err?.code;
+      result.destroyed = res.destroyed;
+      res.write('late', (lateErr) => {
+        result.lateWrite = lateErr?.code;
+        outcomes.push(result);
+      });
+    };
+    if (mode === 'pipeline') {
+      const source = new Readable({
+        read() {
+          written += 65536;
+          if (written > CAP) this.destroy(new Error('livelock: the writer was never stopped'));
+          else this.push(Buffer.alloc(65536, 7));
+        },
+      });
+      pipeline(source, res, finish);
+    } else {
+      // A write/drain loop, as hand-written servers do.
+      let closed = false;
+      res.once('close', () => {
+        closed = true;
+        finish(undefined);
+      });
+      const pump = () => {
+        while (!closed && written <= CAP) {
+          written += 65536;
+          if (!res.write(Buffer.alloc(65536, 7))) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        if (!closed) finish(new Error('livelock'));
+      };
+      pump();
+    }
+  });
+  for (const mode of ['pipeline', 'drain-loop']) {
+    await downloadThenLeave(`${base}/${mode}`, auth, 1024 * 1024);
+    await until(() => outcomes.some((o) => o.mode === mode), 20_000, `${mode}: the writer learns the client left`);
+  }
+  const [viaPipeline, viaLoop] = outcomes;
+  assert.equal(viaPipeline.error, 'ERR_STREAM_PREMATURE_CLOSE');
+  for (const outcome of outcomes) {
+    assert.ok(outcome.written < CAP, `${outcome.mode}: stopped after ${outcome.written} bytes`);
+    assert.equal(outcome.destroyed, true, `${outcome.mode}: res.destroyed`);
+    assert.equal(outcome.lateWrite, 'ERR_STREAM_DESTROYED', `${outcome.mode}: a write after the client left fails`);
+  }
+  assert.equal(viaLoop.error, undefined);
+});
