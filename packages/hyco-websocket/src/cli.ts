@@ -16,6 +16,7 @@ import { defaultAzureCredential, tokenSourceFor } from './identity';
 import type { RelayError } from './errors';
 import { isLoopbackHost, isManagedIdentity } from './protocol/connection-string';
 import { parseConnectionString } from './protocol/connection-string';
+import { printable } from './protocol/printable';
 import { createRelayToken } from './protocol/token';
 import { appendRelayToken, createRelayListenUri, createRelaySendUri, parseRelayNamespace } from './protocol/uri';
 import { HybridConnectionsWebSocketServer } from './server';
@@ -49,8 +50,20 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+// Every line printed may hold values from the network (ids, paths, messages, status texts): escaped, so
+// that no peer can forge a line or drive the terminal.
 const out = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${printable(line, Infinity)}\n`);
+};
+
+/** JSON on stdout: what JSON.stringify leaves as it is of the unsafe characters (DEL, C1, bidi) escaped too; still JSON. */
+const outJson = (value: unknown): void => {
+  const text = JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(`${text}\n`);
+};
+
+const complain = (line: string): void => {
+  process.stderr.write(`hyco-websocket: ${printable(line, Infinity)}\n`);
 };
 
 function milliseconds(value: string): number {
@@ -197,14 +210,14 @@ export function buildProgram(): Command {
     server.on('offline', (err?: RelayError) => {
       if (!err) return;
       // Said once: an error that ends the listener (404) is not repeated as "offline".
-      if (describeFailure(err, relay.address).line !== lastFailure) process.stderr.write(`hyco-websocket: ${err.message}\n`);
+      if (describeFailure(err, relay.address).line !== lastFailure) complain(err.message);
       process.exitCode = 1;
     });
     server.on('error', (err: RelayError) => {
       const { line, stop } = describeFailure(err, relay.address);
       if (line === lastFailure) return;
       lastFailure = line;
-      process.stderr.write(`hyco-websocket: ${line}\n`);
+      complain(line);
       if (stop) {
         process.exitCode = 1;
         void server.close();
@@ -249,7 +262,7 @@ export function buildProgram(): Command {
       const connection = await new Promise<WebSocketConnection | undefined>((resolve) => {
         client.once('connect', resolve);
         client.once('connectFailed', (err: Error) => {
-          process.stderr.write(`hyco-websocket: ${err.message}\n`);
+          complain(err.message);
           process.exitCode = 1;
           resolve(undefined);
         });
@@ -284,7 +297,7 @@ export function buildProgram(): Command {
         if (waitTimer) clearTimeout(waitTimer);
         if (interactive || code !== 1000) out(`closed (${code}${description ? `: ${description}` : ''})`);
         if (inputEnded && replies < sent) {
-          process.stderr.write(`hyco-websocket: ${sent - replies} of ${sent} messages got no reply\n`);
+          complain(`${sent - replies} of ${sent} messages got no reply`);
           process.exitCode = 1;
         }
         process.stdin.pause();
@@ -314,7 +327,7 @@ export function buildProgram(): Command {
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
       });
       if (flags.json) {
-        out(JSON.stringify(info, null, 2));
+        outJson(info);
         return;
       }
       out(`hybrid connection:  ${path}`);
@@ -337,7 +350,7 @@ export function run(argv: string[]): void {
   buildProgram()
     .parseAsync(argv)
     .catch((err: Error) => {
-      process.stderr.write(`hyco-websocket: ${err.message}\n`);
+      complain(err.message);
       process.exit(1);
     });
 }

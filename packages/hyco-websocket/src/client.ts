@@ -15,7 +15,7 @@ import { writeFragmentsTogether } from './dial';
 import { RelayArgumentError, RelayError } from './errors';
 import { connectionStringTarget } from './identity';
 import { AUTH_HEADER } from './protocol/constants';
-import { createRelaySendUri } from './protocol/uri';
+import { createRelaySendUri, decodeComponent } from './protocol/uri';
 import { ProxyTunnel, checkProxyOption, proxyFor } from './proxy';
 import type { ProxyOption } from './proxy';
 import { TokenProvider } from './token-provider';
@@ -68,7 +68,7 @@ export function checkIds(value: unknown, name: string): string[] | undefined {
  */
 function tokenResource(address: URL, entityPath: string | undefined): string {
   const path = address.pathname.replace(/^\/\$hc\//i, '/');
-  const entity = entityPath ?? decodeURIComponent(path.split('/').filter(Boolean)[0] ?? '');
+  const entity = entityPath ?? decodeComponent(path.split('/').filter(Boolean)[0] ?? '');
   return `http://${address.hostname}/${entity}`;
 }
 
@@ -134,7 +134,10 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
     const url = sendAddress(address);
     const attempt: Attempt = { controller: new AbortController(), address: url.href };
     this.attempt = attempt;
-    void this.start(attempt, url, protocols, origin, headers, extraRequestOptions);
+    this.start(attempt, url, protocols, origin, headers, extraRequestOptions).catch((err: unknown) => {
+      // Anything thrown on the way (a header Node refuses, say) fails this attempt; it never escapes as an unhandled rejection.
+      if (this.attempt === attempt) this.emit('connectFailed', err instanceof Error ? err : new Error(String(err)));
+    });
   }
 
   private async start(
@@ -151,7 +154,7 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
     if (this.tokenSource !== undefined && !has(AUTH_HEADER)) {
       try {
         const provider = new TokenProvider(this.tokenSource, tokenResource(url, this.entityPath));
-        all[AUTH_HEADER] = (await provider.get(this.tokenTimeout)).token;
+        all[AUTH_HEADER] = (await provider.get(this.tokenTimeout, attempt.controller.signal)).token;
       } catch (err) {
         if (current()) this.emit('connectFailed', err);
         return;
@@ -258,7 +261,13 @@ export function relayedConnect(address: string, options: RelayedConnectOptions =
   const { protocols, origin, headers, extraRequestOptions, abortSignal, ...clientOptions } = options;
   const aborted = () => new RelayError('ERR_HYCO_ABORTED', 'The connection attempt was aborted', { cause: abortSignal?.reason });
   if (abortSignal?.aborted) return Promise.reject(aborted());
-  const client = new HybridConnectionsWebSocketClient(clientOptions);
+  let client: HybridConnectionsWebSocketClient;
+  try {
+    client = new HybridConnectionsWebSocketClient(clientOptions);
+  } catch (err) {
+    // A Promise-returning function rejects; it does not throw.
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     const onAbort = () => {

@@ -38,7 +38,7 @@ import { backoffDelay } from './backoff';
 import { setLongTimeout } from './timers';
 import type { LongTimer } from './timers';
 import type { ProxyOption } from './proxy';
-import { TokenProvider, renewalDelay } from './token-provider';
+import { EARLY_RENEWAL_THRESHOLD_MS, TokenProvider, isExpired, renewalDelay } from './token-provider';
 import type { ProvidedToken } from './token-provider';
 
 const debug = createDebug('hyco-websocket:listener');
@@ -178,8 +178,12 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private connection: WebSocketConnection | undefined;
   private current: ChannelConnection | undefined;
   private pendingAttempt: Dial | undefined;
-  /** The proxy failure last reported: the same one again is not reported on every attempt. */
-  private proxyReported: string | undefined;
+  /** The repeating failure last reported (a proxy's, an expired token): the same one again is not reported on every attempt. */
+  private repeatReported: string | undefined;
+  /** Consecutive renewals the token source asked for with a refresh time already past. */
+  private earlyRenewals = 0;
+  /** Consecutive renewals that failed or gave nothing new (backs off the next try). */
+  private failedRenewals = 0;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private renewTimer: LongTimer | undefined;
@@ -273,16 +277,24 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     }, delay);
   }
 
-  private retry(error: RelayError): void {
-    if (this.closed) return;
-    const viaProxy = error.code === 'ERR_HYCO_PROXY' || error.code === 'ERR_HYCO_PROXY_AUTH';
-    const proxyKey = viaProxy ? `${error.code}:${error.statusCode ?? ''}:${(error.cause as NodeJS.ErrnoException | undefined)?.code ?? ''}` : undefined;
-    if (proxyKey !== undefined && proxyKey === this.proxyReported) {
-      // The same proxy failure as last time: retried, not reported again.
+  /** Reports `error` unless it repeats the failure reported last (`key`), as a proxy or an expired token does on every attempt. */
+  private reportOnce(error: RelayError, key: string | undefined): void {
+    if (key !== undefined && key === this.repeatReported) {
       this.lastError = error;
       debug('still failing: %s', error.message);
     } else this.report(error);
-    this.proxyReported = proxyKey;
+    this.repeatReported = key;
+  }
+
+  private retry(error: RelayError): void {
+    if (this.closed) return;
+    const viaProxy = error.code === 'ERR_HYCO_PROXY' || error.code === 'ERR_HYCO_PROXY_AUTH';
+    const key = viaProxy
+      ? `${error.code}:${error.statusCode ?? ''}:${(error.cause as NodeJS.ErrnoException | undefined)?.code ?? ''}`
+      : error.code === 'ERR_HYCO_INVALID_TOKEN'
+        ? error.message
+        : undefined;
+    this.reportOnce(error, key);
     if (error.statusCode === 404 && !viaProxy) {
       // The hybrid connection does not exist: retrying will not make it so.
       this.goOffline(error);
@@ -292,6 +304,15 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   }
 
   private async connect(): Promise<void> {
+    try {
+      await this.tryConnect();
+    } catch (err) {
+      // Whatever throws on the way (a bad value meeting Node's checks) is an error event and a retry, never a crash.
+      this.retry(err instanceof RelayError ? err : new RelayError('ERR_HYCO_CONNECTION', `Opening the control channel failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+    }
+  }
+
+  private async tryConnect(): Promise<void> {
     if (this.closed) return;
     let provided: ProvidedToken;
     try {
@@ -301,6 +322,10 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
       return;
     }
     if (this.closed) return;
+    if (isExpired(provided.expiry)) {
+      this.retry(new RelayError('ERR_HYCO_INVALID_TOKEN', `The ${this.options.tokens.kind === 'token' ? '"token" option holds a token that' : 'token source gave a token that'} has already expired`));
+      return;
+    }
     const token = provided.token;
     const attempt = dial(this.options.listenUri, {
       clientConfig: {
@@ -325,7 +350,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
           outcome.connection.close(1000, 'Listener closing');
           return;
         }
-        this.proxyReported = undefined;
+        this.repeatReported = undefined;
         this.onOpen(outcome.connection, provided);
         return;
       case 'status':
@@ -490,11 +515,14 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     this.renewTimer = undefined;
     const expiry = provided.expiry;
     if (expiry === undefined || this.closed) return;
+    const now = Date.now();
+    // A source that keeps asking to be called again at once is called less and less often.
+    this.earlyRenewals = provided.refreshAt !== undefined && provided.refreshAt - now < EARLY_RENEWAL_THRESHOLD_MS ? this.earlyRenewals + 1 : 0;
     this.renewTimer = setLongTimeout(() => {
       this.renewTimer = undefined;
       if (this.options.tokens.renewable) void this.renew(expiry, state);
       else this.warnExpiry('pass a token function or a credential to renew it');
-    }, renewalDelay(expiry, Date.now(), provided.refreshAt));
+    }, renewalDelay(expiry, now, provided.refreshAt, Math.max(0, this.earlyRenewals - 1)));
   }
 
   private warnExpiry(advice: string): void {
@@ -506,11 +534,13 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private async renew(previousExpiry: number, state: ConnectionState): Promise<void> {
     const connection = this.connection;
     if (!connection) return;
-    /** Tries again before the current token runs out. */
+    /** Tries again before the current token runs out, backing off while the source keeps failing. */
     const again = () => {
       if (this.connection !== connection || this.closed) return;
       const left = previousExpiry * 1000 - Date.now();
-      this.renewTimer = setLongTimeout(() => void this.renew(previousExpiry, state), Math.max(100, Math.min(5000, left / 2)));
+      // Halving the time left bounds the tries before expiry; after it, the backoff alone paces them.
+      const backoff = Math.min(5000 * 2 ** Math.min(this.failedRenewals++, 4), 60_000);
+      this.renewTimer = setLongTimeout(() => void this.renew(previousExpiry, state), left > 0 ? Math.max(100, Math.min(backoff, left / 2)) : backoff);
     };
     let provided: ProvidedToken;
     try {
@@ -521,6 +551,12 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
       return;
     }
     if (this.connection !== connection || !connection.connected || this.closed) return;
+    if (isExpired(provided.expiry)) {
+      // Sent, the relay would close the channel (1008): keep the current token and ask again later.
+      this.reportOnce(new RelayError('ERR_HYCO_INVALID_TOKEN', 'The token source gave a token that has already expired; the listener keeps its current token and asks again later'), 'renewal-expired');
+      again();
+      return;
+    }
     if (provided.token === state.token) {
       // The same token again (an AzureSASCredential nobody updated, a cache not yet refreshed): ask again
       // later; warn once when it is about to run out.
@@ -531,6 +567,8 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
       return;
     }
     connection.sendUTF(JSON.stringify({ renewToken: { token: provided.token } }));
+    this.failedRenewals = 0;
+    if (this.repeatReported === 'renewal-expired') this.repeatReported = undefined;
     state.renewedAt = Date.now();
     state.token = provided.token;
     state.tokenExpiry = provided.expiry;

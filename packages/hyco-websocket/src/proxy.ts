@@ -29,6 +29,8 @@ export interface ResolvedProxy {
   /** `http://host:port`: the proxy named without its credentials. */
   display: string;
   hasCredentials: boolean;
+  /** The `Proxy-Authorization` value (Basic) for the URL's credentials, when it has any. */
+  authorization: string | undefined;
   /** Where it came from: the option, or the environment variable's name. */
   source: string;
 }
@@ -44,8 +46,26 @@ function parseProxyUrl(text: string): URL | undefined {
   }
 }
 
+/** Why a proxy URL's user name or password cannot be decoded, or undefined (never quotes them). */
+function credentialsProblem(url: URL): string | undefined {
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return undefined;
+  } catch {
+    return 'its user name or password has a "%" that is not a percent-escape (write a literal "%" as %25)';
+  }
+}
+
 function resolved(url: URL, source: string): ResolvedProxy {
-  return { url, display: `${url.protocol}//${url.host}`, hasCredentials: url.username !== '' || url.password !== '', source };
+  const hasCredentials = url.username !== '' || url.password !== '';
+  let authorization: string | undefined;
+  if (hasCredentials) {
+    const problem = credentialsProblem(url);
+    if (problem) throw new RelayError('ERR_HYCO_PROXY', `The proxy in ${source} cannot be used: ${problem}`);
+    authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+  }
+  return { url, display: `${url.protocol}//${url.host}`, hasCredentials, authorization, source };
 }
 
 /** Checks the `proxy` option; throws `ERR_HYCO_INVALID_ARGUMENT` naming the problem (never the credentials). */
@@ -59,6 +79,8 @@ export function checkProxyOption(value: unknown): ProxyOption {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RelayArgumentError(`The "proxy" option must be an http:// or https:// proxy, not ${url.protocol}//`);
   }
+  const problem = credentialsProblem(url);
+  if (problem) throw new RelayArgumentError(`The "proxy" option is not usable: ${problem}`);
   return value.trim();
 }
 
@@ -169,10 +191,7 @@ export class ProxyTunnel extends HttpsProxyAgent<string> {
     bare.username = '';
     bare.password = '';
     const headers: Record<string, string> = {};
-    if (setting.hasCredentials) {
-      const pair = `${decodeURIComponent(setting.url.username)}:${decodeURIComponent(setting.url.password)}`;
-      headers['Proxy-Authorization'] = `Basic ${Buffer.from(pair).toString('base64')}`;
-    }
+    if (setting.authorization) headers['Proxy-Authorization'] = setting.authorization;
     super(bare.href, { signal, headers });
     this.on('proxyConnect', (answer: ConnectAnswer) => {
       this.answer = { statusCode: answer.statusCode, statusText: answer.statusText };

@@ -25,8 +25,13 @@ import type { TokenSource } from './token-provider';
 const CONNECT_NAMESPACE = 'http://schemas.microsoft.com/netservices/2010/10/servicebus/connect';
 const ATOM_NAMESPACE = 'http://www.w3.org/2005/Atom';
 const API_VERSION = '2016-07';
-/** The largest answer read, bytes (an entry is about 1 KB). */
-const MAX_ANSWER = 1024 * 1024;
+/**
+ * The largest answer read, bytes: an entry is about 1 KB, and its largest
+ * field, `UserMetadata`, holds at most 1,024 characters (up to 6 bytes each escaped).
+ */
+const MAX_ANSWER = 64 * 1024;
+/** The deepest element nesting read (an entry nests 4 deep); deeper answers are refused before the parser's cost grows with depth. */
+const MAX_DEPTH = 16;
 
 export interface RuntimeInformation {
   listenerCount: number;
@@ -79,7 +84,7 @@ export async function getRuntimeInformation(namespace: string, path: string, opt
   if (options.abortSignal?.aborted) onAbort();
   options.abortSignal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const token = (await new TokenProvider(source, `http://${endpoint.host}/${entity}/`).get(timeoutMs)).token;
+    const token = (await new TokenProvider(source, `http://${endpoint.host}/${entity}/`).get(timeoutMs, controller.signal)).token;
     if (controller.signal.aborted) throw controller.signal.reason;
     const answer = await get(url, token, proxyOption, options.tlsOptions, controller.signal);
     if (answer.status !== 200) throw refusal(answer.status, answer.statusText, answer.body);
@@ -166,6 +171,7 @@ function elementTexts(xml: string, uri: string | undefined): Map<string, string>
   const open: { local: string; uri: string; text: string }[] = [];
   let failure: Error | undefined;
   parser.on('opentag', (tag) => {
+    if (open.length >= MAX_DEPTH) throw new Error(`elements nest deeper than ${MAX_DEPTH} levels`);
     if (texts.root === undefined) {
       texts.root = tag.local;
       texts.rootUri = tag.uri;

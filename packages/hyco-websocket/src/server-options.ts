@@ -5,6 +5,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { RelayArgumentError } from './errors';
 import { ACTION_LISTEN, PARAM_ACTION, PARAM_ID } from './protocol/constants';
+import { decodeComponent } from './protocol/uri';
 import { DEFAULT_BACKOFF_MS } from './backoff';
 import type { ControlChannelKeepalive } from './control-channel';
 import { MAX_TIMER_MS } from './timers';
@@ -175,6 +176,6 @@ export function listenAddress(server: string, id: string | undefined): { uri: st
     listenerId = id ?? randomUUID();
     uri += `&${PARAM_ID}=${encodeURIComponent(listenerId)}`;
   }
-  return { uri, entityPath: decodeURIComponent(match[1]), listenerId };
+  return { uri, entityPath: decodeComponent(match[1]), listenerId };
 }
 

@@ -43,6 +43,8 @@ export class TokenProvider {
   static check(source: unknown): asserts source is TokenSource {
     if (typeof source === 'string') {
       if (source.length === 0) throw new RelayArgumentError('The "token" option must not be empty');
+      const problem = tokenTextProblem(source);
+      if (problem) throw new RelayArgumentError(`The "token" option ${problem}`);
     } else if (typeof source !== 'function' && !isTokenCredential(source) && !isNamedKeyCredential(source) && !isSASCredential(source)) {
       throw new RelayArgumentError(
         'The "token" (or "credential") option must be a token string, a function returning one, or a credential (TokenCredential, AzureNamedKeyCredential or AzureSASCredential)',
@@ -70,10 +72,11 @@ export class TokenProvider {
    * that hangs must not stall the listener). Never puts the token in an
    * error.
    */
-  async get(timeoutMs: number): Promise<ProvidedToken> {
+  async get(timeoutMs: number, signal?: AbortSignal): Promise<ProvidedToken> {
     const source = this.source;
+    if (signal?.aborted) throw abortReason(signal);
     if (typeof source === 'string') return { token: source, expiry: await expiryOf(source) };
-    if (typeof source === 'function' || isTokenCredential(source)) return this.call(source, timeoutMs);
+    if (typeof source === 'function' || isTokenCredential(source)) return checked(await this.call(source, timeoutMs, signal), this.kind);
     if (isNamedKeyCredential(source)) {
       let token: string;
       try {
@@ -85,18 +88,27 @@ export class TokenProvider {
     }
     const token = source.signature;
     if (!token) throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', 'The SASCredential holds no signature');
-    return { token, expiry: await expiryOf(token) };
+    return checked({ token, expiry: await expiryOf(token) }, this.kind);
   }
 
   /** Calls a token function or a TokenCredential, bounded by `timeoutMs`. */
-  private async call(source: (() => string | Promise<string>) | TokenCredential, timeoutMs: number): Promise<ProvidedToken> {
+  private async call(source: (() => string | Promise<string>) | TokenCredential, timeoutMs: number, signal: AbortSignal | undefined): Promise<ProvidedToken> {
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    // Ends at the timeout, or at once when the caller aborts (the credential is told either way).
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => {
         controller.abort();
         reject(new RelayError('ERR_HYCO_TOKEN_PROVIDER', `The ${this.kind === 'function' ? 'token function' : 'credential'} did not settle within ${timeoutMs} ms`));
       }, Math.min(timeoutMs, MAX_TIMER_MS));
+      if (signal) {
+        onAbort = () => {
+          controller.abort(signal.reason);
+          reject(abortReason(signal));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
     });
     try {
       if (typeof source === 'function') {
@@ -118,10 +130,12 @@ export class TokenProvider {
       return provided;
     } catch (err) {
       if (err instanceof RelayError && err.code === 'ERR_HYCO_TOKEN_PROVIDER') throw err;
+      if (signal?.aborted) throw abortReason(signal);
       const what = this.kind === 'function' ? 'The token function' : 'The credential';
       throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', `${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 }
@@ -131,15 +145,62 @@ async function expiryOf(token: string): Promise<number | undefined> {
   return tokenExpiry(token) ?? (await jwtExpiry(token));
 }
 
+/** A source asking to be called again sooner than this, ms, is taken to be asking "at once" (a `refreshAfterTimestamp` of 0 or in the past). */
+export const EARLY_RENEWAL_THRESHOLD_MS = 500;
+/** The shortest wait before a renewal the source asked for at once, ms. */
+export const MIN_RENEWAL_MS = 1000;
+/** The wait after a renewal the source asked for at once, doubled each time it does so again, ms (at most half the token's remaining life). */
+const EARLY_RENEWAL_MS = 30_000;
+
 /**
  * When to renew a token expiring at `expiry` (Unix seconds), as a delay in
  * ms from `now`: at 80% of its remaining life, and at least two seconds
  * before it expires (never sooner than 100 ms from now). When the source
- * named a time (`refreshAt`, ms), that time, within the same bounds.
+ * named a time (`refreshAt`, ms), that time, within the same bounds. A
+ * source that asks to be called again at once (its time already past, or
+ * under half a second away) gets a floor instead: 30 s, doubled for each
+ * consecutive such renewal (`early`), at most half the remaining life and
+ * never under a second, so that it cannot make the channel renew in a loop.
  */
-export function renewalDelay(expiry: number, now = Date.now(), refreshAt?: number): number {
+export function renewalDelay(expiry: number, now = Date.now(), refreshAt?: number, early = 0): number {
   const remaining = expiry * 1000 - now;
   const latest = remaining - 2000;
-  if (refreshAt !== undefined) return Math.max(100, Math.min(refreshAt - now, latest));
-  return Math.max(100, Math.min(remaining * 0.8, latest));
+  if (refreshAt !== undefined && refreshAt - now < EARLY_RENEWAL_THRESHOLD_MS) {
+    const floor = Math.min(EARLY_RENEWAL_MS * 2 ** Math.min(early, 8), remaining / 2);
+    return Math.max(MIN_RENEWAL_MS, Math.min(floor, latest));
+  }
+  return Math.max(100, Math.min(refreshAt !== undefined ? refreshAt - now : remaining * 0.8, latest));
+}
+
+/** Whether a token with this expiry (Unix seconds) has already expired at `now` (ms). */
+export function isExpired(expiry: number | undefined, now = Date.now()): boolean {
+  return expiry !== undefined && expiry * 1000 <= now;
+}
+
+/**
+ * Why `token` cannot travel in an HTTP header (CR, LF or another control
+ * character, or surrounding white space, as a token read from a file with
+ * its newline has), or undefined when it can. Never quotes the token.
+ */
+export function tokenTextProblem(token: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(token)) return 'contains a line break or another control character (a token read from a file keeps its newline: trim it)';
+  if (/[\u0100-\uffff]/.test(token)) return 'contains characters that cannot travel in an HTTP header';
+  if (token.trim() !== token) return 'begins or ends with white space (trim it)';
+  return undefined;
+}
+
+/** A token a function or credential gave, refused when it cannot travel in a header. */
+function checked(provided: ProvidedToken, kind: TokenProvider['kind']): ProvidedToken {
+  const problem = tokenTextProblem(provided.token);
+  if (!problem) return provided;
+  const what = kind === 'function' ? 'token function' : kind === 'SASCredential' ? 'SASCredential' : 'credential';
+  throw new RelayError('ERR_HYCO_TOKEN_PROVIDER', `The ${what} gave a token that ${problem}`);
+}
+
+/** What an aborted wait rejects with: the signal's reason when it is an error, else ERR_HYCO_ABORTED. */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new RelayError('ERR_HYCO_ABORTED', 'The operation was aborted', { cause: reason });
 }

@@ -5,7 +5,7 @@ const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const { parseRelayToken } = require('hyco-websocket');
 const { verifySignature } = require('hyco-websocket/protocol');
-const { startRelay, KEY } = require('hyco-test-support');
+const { startRelay, KEY, send, until } = require('hyco-test-support');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-websocket.js');
 const env = { ...process.env };
@@ -143,4 +143,29 @@ test('--version prints the package version; --key without --key-name says which 
   assert.match(cli(['token', '--namespace', 'ns.example', '--key-name', 'R']).stderr, /--key-name is given without --key/);
   const emulator = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'relay-emulator', 'bin', 'hyco-relay-emulator.js'), '--version'], { encoding: 'utf8' });
   assert.equal(emulator.stdout.trim(), require('hyco-relay-emulator/package.json').version);
+});
+
+// Regression (issue 21, defect 9): the sender's sb-hc-id was printed raw, so CR/LF and ESC let a sender forge
+// log lines or drive the terminal of whoever watches the listener.
+test('listen escapes every value a sender chose (its tracking id, path and messages): no forged line, no terminal escape', async (t) => {
+  const relay = await startRelay(t);
+  const cs = `${relay.connectionString()};EntityPath=echo`;
+  const listener = spawn(process.execPath, [CLI, 'listen', '-c', cs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => listener.exitCode === null && listener.kill('SIGKILL'));
+  let output = '';
+  listener.stdout.on('data', (d) => (output += d));
+  await until(() => /listening on "echo"/.test(output), 10_000, 'the listener online');
+  const forgedId = 'abc\r\nlistening on "echo" through FORGED\x1b[31m';
+  const connection = await send(relay, 'echo/room\x1b]0;x\x07?q=1', { id: forgedId });
+  connection.sendUTF('hi\nconnection FORGED closed (1000)\x1b[2J');
+  await until(() => output.includes('FORGED closed'), 5000, 'the message printed');
+  connection.close();
+  await until(() => /closed \(1000\)\n$/.test(output), 5000, 'the close printed');
+  listener.kill('SIGINT');
+  await new Promise((resolve) => listener.once('exit', resolve));
+  // eslint-disable-next-line no-control-regex
+  assert.doesNotMatch(output, /[\x00-\x09\x0b-\x1f\x7f]/, 'no control character but the line ends');
+  assert.equal(output.match(/^listening on "echo"/gm).length, 1, 'no forged "listening" line');
+  assert.equal(output.match(/^connection .* closed/gm).length, 1, 'no forged "closed" line');
+  assert.match(output, /abc\\x0d\\x0alistening/);
 });

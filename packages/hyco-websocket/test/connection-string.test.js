@@ -53,6 +53,11 @@ test('UseDevelopmentEmulator is refused for a non-loopback host', () => {
     () => parseConnectionString(`Endpoint=sb://contoso.servicebus.windows.net/;UseDevelopmentEmulator=true`),
     { code: 'ERR_HYCO_INVALID_CONNECTION_STRING', message: /loopback/ },
   );
+  // A "*.localhost" name is loopback only if the resolver says so (an /etc/hosts line or DNS can point it
+  // anywhere): unencrypted traffic is never sent to it on the strength of its name.
+  for (const host of ['app.localhost', 'evil.localhost:9030', 'localhost.example']) {
+    assert.throws(() => parseConnectionString(`Endpoint=sb://${host}/;UseDevelopmentEmulator=true`), { code: 'ERR_HYCO_INVALID_CONNECTION_STRING', message: /loopback/ }, host);
+  }
 });
 
 test('the SAS form carries a ready token instead of a key', () => {

@@ -241,3 +241,51 @@ function run(command, args, env = process.env, untilOutput) {
     });
   });
 }
+
+// Regression (issue 21, defect 7): a refreshAfterTimestamp in the past (or 0), or a token already expired,
+// made the listener renew every 100 ms forever (29 calls in 3 s).
+test('renewals have a floor and a backoff: a credential whose refresh time is always past is not called in a loop; an expired token is an error, reported once, never sent', async (t) => {
+  const relay = await FakeRelay.start();
+  t.after(() => relay.close());
+  let calls = 0;
+  const eager = {
+    async getToken() {
+      calls++;
+      const now = Date.now();
+      return { token: `a.${Buffer.from(String(now + calls)).toString('base64url')}.b`, expiresOnTimestamp: now + 60_000, refreshAfterTimestamp: calls % 2 ? 0 : now - 1000 };
+    },
+  };
+  const server = new hyco.relayedServer({ server: relay.listenUri(), credential: eager });
+  t.after(() => server.close());
+  await once(server, 'online');
+  await delay(3000);
+  assert.ok(calls <= 2, `${calls} calls in 3 s`);
+  await server.close();
+
+  // Online with a short token; every renewal then gives one that has already expired.
+  let expiredCalls = 0;
+  const stale = {
+    async getToken() {
+      const now = Date.now();
+      if (expiredCalls++ === 0) return { token: 'a.Zmlyc3Q.b', expiresOnTimestamp: now + 4000 };
+      return { token: `a.${Buffer.from(String(now)).toString('base64url')}.b`, expiresOnTimestamp: now - 1000 };
+    },
+  };
+  const renewalsBefore = relay.renewals.length;
+  const second = new hyco.relayedServer({ server: relay.listenUri(), credential: stale, reconnectBackoff: FAST_BACKOFF });
+  t.after(() => second.close());
+  const errors = [];
+  second.on('error', (err) => errors.push(err));
+  await once(second, 'online');
+  await delay(4000);
+  assert.equal(relay.renewals.length, renewalsBefore, 'an expired token is never sent as a renewal');
+  const expired = errors.filter((e) => e.code === 'ERR_HYCO_INVALID_TOKEN');
+  assert.equal(expired.length, 1, `reported once (${errors.map((e) => e.code).join(', ')})`);
+  assert.match(expired[0].message, /already expired/);
+  // Before expiry the tries halve the time left (a handful); after it, only the backoff paces them.
+  const byExpiry = expiredCalls;
+  assert.ok(byExpiry <= 12, `${byExpiry} calls in 4 s`);
+  await delay(4000);
+  assert.ok(expiredCalls - byExpiry <= 2, `${expiredCalls - byExpiry} calls in the 4 s after expiry`);
+  assert.equal(errors.filter((e) => e.code === 'ERR_HYCO_INVALID_TOKEN').length, 1, 'still reported once');
+});

@@ -88,10 +88,12 @@ test('which proxy: the option for every target (loopback included), else HTTPS_P
   assert.equal(via('wss://ns.servicebus.windows.net/$hc/a'), 'http://secure-proxy:3128');
   assert.equal(via('ws://ns.example:9030/$hc/a'), 'http://plain-proxy:8080', 'lower case, and host:port means http://');
   assert.equal(proxyFor('ws://ns.example/$hc/a', undefined, env).source, 'http_proxy');
-  for (const loopback of ['ws://127.0.0.1:9030/$hc/a', 'wss://localhost/$hc/a', 'wss://[::1]:9/$hc/a', 'wss://app.localhost/$hc/a']) {
+  for (const loopback of ['ws://127.0.0.1:9030/$hc/a', 'wss://localhost/$hc/a', 'wss://[::1]:9/$hc/a']) {
     assert.equal(via(loopback), undefined, `${loopback}: the environment's proxy never applies to loopback`);
     assert.equal(via(loopback, 'http://explicit:1'), 'http://explicit:1', `${loopback}: an explicit proxy does`);
   }
+  // A name under .localhost is not taken for loopback without a resolver's word.
+  assert.equal(via('wss://app.localhost/$hc/a'), 'http://secure-proxy:3128');
   assert.equal(via('wss://ns.servicebus.windows.net/$hc/a', false), undefined);
   assert.equal(via('wss://relay.internal.example/$hc/a'), undefined, '.suffix');
   assert.equal(via('wss://internal.example/$hc/a'), undefined, '.suffix covers the domain itself');

@@ -7,6 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import createDebug from 'debug';
+import { printable } from 'hyco-websocket/protocol';
+
+export { MAX_SHOWN, printable } from 'hyco-websocket/protocol';
 
 /** A new tracking id, as the service hands out. */
 export function newTrackingId(): string {
@@ -25,31 +28,6 @@ export function statusText(what: string, trackingId: string, host: string, path:
 /** Printable ASCII, no CR/LF, at most 512 characters. */
 export function sanitizeReason(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, ' ').slice(0, 512);
-}
-
-/**
- * Characters that must never reach a log line or an event as they are:
- * C0 and C1 controls (CR, LF, ESC...), DEL, line and paragraph separators,
- * bidirectional overrides and lone surrogates, any of which can forge or
- * disguise a log line.
- */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** The longest client-supplied string shown in a log line or event, characters. */
-export const MAX_SHOWN = 200;
-
-/**
- * A client-supplied string made safe to log or report: unsafe characters
- * escaped (`\x0d`, `\u202e`), at most `max` characters (then `…`).
- */
-export function printable(text: unknown, max = MAX_SHOWN): string {
-  const s = typeof text === 'string' ? text : String(text);
-  const escaped = s.replace(UNSAFE, (ch) => {
-    const code = ch.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-  return escaped.length > max ? `${escaped.slice(0, max)}…` : escaped;
 }
 
 /**

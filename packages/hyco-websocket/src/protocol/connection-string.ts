@@ -47,7 +47,9 @@ const ENDPOINT_SCHEMES = new Set(['sb:', 'https:', 'http:', 'wss:', 'ws:']);
 /** Whether `host` is a loopback name or address. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+  // Only names that are loopback without asking a resolver: "*.localhost" is loopback by RFC 6761 only where
+  // the resolver honours it; an /etc/hosts line or a DNS answer can point it anywhere.
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 function fail(message: string): RelayError {

@@ -8,5 +8,6 @@ export * from './token';
 export * from './uri';
 export * from './connection-string';
 export * from './messages';
+export * from './printable';
 export { RelayError, RelayArgumentError, trackingIdFrom } from '../errors';
 export type { RelayErrorCode, RelayErrorOptions } from '../errors';

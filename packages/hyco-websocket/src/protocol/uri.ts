@@ -159,6 +159,15 @@ export function pathAfterEntity(rawPath: string, entityPath: string): string | u
   return `/${segments.slice(wanted.length).join('/')}`;
 }
 
+/** `text` percent-decoded, or as it is when it is not valid percent-encoding (never a throw). */
+export function decodeComponent(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /**
  * `rawQuery` (without `?`) less its `sb-hc-*` parameters, every other byte
  * as the sender sent it (no decoding, re-encoding or dropping of empty

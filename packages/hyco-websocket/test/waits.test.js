@@ -1,0 +1,106 @@
+'use strict';
+// Every wait on a peer or a credential has a bound and an abort: the abort
+// signal ends it at once (the credential is told too), a timeout ends it
+// otherwise, and what a peer sends cannot make the caller's own work
+// unbounded (a runtime-information answer nested thousands deep).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const hyco = require('hyco-websocket');
+const { startRelay, token } = require('hyco-test-support');
+
+/** A credential that never answers, and remembers whether it was told to stop. */
+function hangingCredential() {
+  const credential = {
+    calls: 0,
+    aborted: 0,
+    getToken(_scopes, options) {
+      credential.calls++;
+      options?.abortSignal?.addEventListener('abort', () => credential.aborted++);
+      return new Promise(() => undefined);
+    },
+  };
+  return credential;
+}
+
+/** How long `promise` took to settle, ms, and how it did. */
+async function timed(promise) {
+  const start = Date.now();
+  const outcome = await promise.then((value) => ({ value }), (error) => ({ error }));
+  return { ...outcome, ms: Date.now() - start };
+}
+
+// Regression (issue 21, defect 10): the abort signals of getRuntimeInformation and relayedFetch were
+// honoured only after the token timeout (30 s by default).
+test('abort ends a wait for a token at once: getRuntimeInformation, relayedFetch, relayedConnect; the credential is told', async (t) => {
+  const relay = await startRelay(t);
+  const credential = hangingCredential();
+  const runtime = new AbortController();
+  setTimeout(() => runtime.abort(), 100);
+  const info = await timed(hyco.getRuntimeInformation(relay.endpoint, 'echo', { credential, abortSignal: runtime.signal }));
+  assert.equal(info.error?.code, 'ERR_HYCO_ABORTED');
+  assert.ok(info.ms < 2000, `settled after ${info.ms} ms`);
+
+  const fetchAbort = new AbortController();
+  setTimeout(() => fetchAbort.abort(), 100);
+  const fetched = await timed(hyco.relayedFetch(hyco.createRelayHttpsUri(relay.endpoint, 'echo'), { signal: fetchAbort.signal }, { credential }));
+  assert.equal(fetched.error?.name, 'AbortError', 'as fetch rejects');
+  assert.ok(fetched.ms < 2000, `settled after ${fetched.ms} ms`);
+  // A function source that hangs is ended the same way.
+  const fnAbort = new AbortController();
+  setTimeout(() => fnAbort.abort(new Error('caller gave up')), 100);
+  const viaFunction = await timed(hyco.relayedFetch(hyco.createRelayHttpsUri(relay.endpoint, 'echo'), { signal: fnAbort.signal }, { token: () => new Promise(() => undefined) }));
+  assert.equal(viaFunction.error?.message, 'caller gave up');
+
+  const connectAbort = new AbortController();
+  setTimeout(() => connectAbort.abort(), 100);
+  const connected = await timed(hyco.relayedConnect(hyco.createRelaySendUri(relay.endpoint, 'echo'), { credential, abortSignal: connectAbort.signal }));
+  assert.equal(connected.error?.code, 'ERR_HYCO_ABORTED');
+  assert.ok(connected.ms < 2000);
+  assert.equal(credential.calls, 3);
+  assert.equal(credential.aborted, 3, 'every getToken call was told to stop');
+});
+
+/** A plain HTTP server answering every GET with `body`. */
+async function answering(t, body) {
+  const server = http.createServer((req, res) => res.writeHead(200, { 'Content-Type': 'application/atom+xml;type=entry;charset=utf-8' }).end(body));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  return `ws://127.0.0.1:${server.address().port}`;
+}
+
+/** The longest the event loop was blocked while `fn` ran, ms. */
+async function longestBlock(fn) {
+  let last = Date.now();
+  let longest = 0;
+  const probe = setInterval(() => {
+    const now = Date.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 5);
+  try {
+    return { result: await fn(), longest };
+  } finally {
+    clearInterval(probe);
+    longest = Math.max(longest, Date.now() - last);
+  }
+}
+
+// Regression (issue 21, defect 6): an answer nested 15,000 deep blocked the event loop for seconds (parsing
+// is synchronous, so timeoutMs could not help), and the 1 MB cap allowed minutes.
+test('a runtime-information answer nested thousands deep, or larger than an answer can be, is refused without blocking the event loop', async (t) => {
+  const atom = 'xmlns="http://www.w3.org/2005/Atom"';
+  const deep = await answering(t, `<entry ${atom}>${'<a>'.repeat(15000)}`);
+  const nested = await longestBlock(() => hyco.getRuntimeInformation(deep, 'echo', { token: token('echo') }).catch((err) => err));
+  assert.equal(nested.result.code, 'ERR_HYCO_MALFORMED_MESSAGE');
+  assert.match(nested.result.message, /nest deeper/);
+  assert.ok(nested.longest < 1000, `the event loop was blocked ${nested.longest} ms`);
+  const large = await answering(t, `<entry ${atom}><content>${'x'.repeat(200 * 1024)}</content></entry>`);
+  const big = await hyco.getRuntimeInformation(large, 'echo', { token: token('echo') }).catch((err) => err);
+  assert.equal(big.code, 'ERR_HYCO_MALFORMED_MESSAGE');
+  assert.match(big.message, /larger than 65536 bytes/);
+  // A real answer (4 deep, with 1,024 characters of metadata) is still read.
+  const relay = await startRelay(t, { hybridConnections: [{ path: 'meta', userMetadata: '<&>'.repeat(341) + 'x' }] });
+  const info = await hyco.getRuntimeInformation(relay.endpoint, 'meta', { token: token('meta') });
+  assert.equal(info.userMetadata, '<&>'.repeat(341) + 'x');
+});
