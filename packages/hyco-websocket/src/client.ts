@@ -12,13 +12,14 @@ import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { statusError } from './control-channel';
 import { writeFragmentsTogether } from './dial';
-import { RelayArgumentError, RelayError } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal } from './errors';
 import { connectionStringTarget } from './identity';
 import { AUTH_HEADER } from './protocol/constants';
 import { createRelaySendUri, decodeComponent } from './protocol/uri';
 import { ProxyTunnel, checkProxyOption, proxyFor } from './proxy';
 import type { ProxyOption } from './proxy';
 import { TokenProvider } from './token-provider';
+import { MAX_TIMER_MS } from './timers';
 import type { TokenSource } from './token-provider';
 
 const debug = createDebug('hyco-websocket:client');
@@ -46,11 +47,18 @@ export interface RelayedClientSettings {
   disallowedListeners?: string[];
   /** Give up on getting a token after this long, ms. Default 30000. */
   tokenTimeout?: number;
+  /**
+   * Give up on the handshake (relay, listener and proxy included) after
+   * this long, ms: `connectFailed` with `ERR_HYCO_CONNECTION`. Default 70000
+   * (the .NET client's operation timeout; the relay itself answers 504
+   * when no listener decides within its own deadline).
+   */
+  connectTimeout?: number;
 }
 
 export type HybridConnectionsWebSocketClientOptions = IClientConfig & RelayedClientSettings;
 
-const SETTINGS = ['token', 'credential', 'proxy', 'allowedListeners', 'disallowedListeners', 'tokenTimeout'] as const;
+const SETTINGS = ['token', 'credential', 'proxy', 'allowedListeners', 'disallowedListeners', 'tokenTimeout', 'connectTimeout'] as const;
 
 /** Listener ids for the routing headers, checked. */
 export function checkIds(value: unknown, name: string): string[] | undefined {
@@ -93,6 +101,7 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
   private readonly allowedListeners: string[] | undefined;
   private readonly disallowedListeners: string[] | undefined;
   private readonly tokenTimeout: number;
+  private readonly connectTimeout: number;
   private readonly entityPath: string | undefined;
   /** The attempt under way, until it connects, fails or is aborted. */
   private attempt: Attempt | undefined;
@@ -114,6 +123,11 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
     const timeout = options.tokenTimeout ?? 30_000;
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0) throw new RelayArgumentError('The "tokenTimeout" option must be a positive number');
     this.tokenTimeout = timeout;
+    const connectTimeout = options.connectTimeout ?? 70_000;
+    if (typeof connectTimeout !== 'number' || !Number.isFinite(connectTimeout) || connectTimeout <= 0 || connectTimeout > MAX_TIMER_MS) {
+      throw new RelayArgumentError(`The "connectTimeout" option must be a positive number of milliseconds, at most ${MAX_TIMER_MS}`);
+    }
+    this.connectTimeout = connectTimeout;
   }
 
   /**
@@ -133,7 +147,14 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
   override connect(address: string, protocols?: string | string[], origin?: string, headers?: OutgoingHttpHeaders, extraRequestOptions?: RequestOptions): void {
     const url = sendAddress(address);
     const attempt: Attempt = { controller: new AbortController(), address: url.href };
+    clearTimeout(this.attempt?.timer);
     this.attempt = attempt;
+    // The whole attempt is bounded: a relay (or proxy) that takes the connection and never answers cannot hold it.
+    attempt.timer = setTimeout(() => {
+      if (this.attempt !== attempt) return;
+      this.emit('connectFailed', new RelayError('ERR_HYCO_CONNECTION', `Connecting through the relay did not complete within ${this.connectTimeout} ms`));
+      WebSocketClient.prototype.abort.call(this);
+    }, this.connectTimeout);
     this.start(attempt, url, protocols, origin, headers, extraRequestOptions).catch((err: unknown) => {
       // Anything thrown on the way (a header Node refuses, say) fails this attempt; it never escapes as an unhandled rejection.
       if (this.attempt === attempt) this.emit('connectFailed', err instanceof Error ? err : new Error(String(err)));
@@ -187,6 +208,7 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
   override abort(): void {
     const attempt = this.attempt;
     this.attempt = undefined;
+    clearTimeout(attempt?.timer);
     attempt?.controller.abort();
     super.abort();
   }
@@ -201,6 +223,7 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
       return false;
     }
     this.attempt = undefined;
+    clearTimeout(attempt.timer);
     if (event === 'connect' && args[0]) writeFragmentsTogether(args[0] as WebSocketConnection);
     if (event === 'connectFailed') {
       if (args[0] instanceof Error && !(args[0] instanceof RelayError) && !(args[0] instanceof RelayArgumentError)) args[0] = explain(args[0], attempt);
@@ -215,6 +238,8 @@ interface Attempt {
   controller: AbortController;
   address: string;
   tunnel?: ProxyTunnel;
+  /** Ends the attempt after connectTimeout. */
+  timer?: NodeJS.Timeout;
   response?: IncomingMessage;
 }
 
@@ -258,7 +283,13 @@ export interface RelayedConnectOptions extends HybridConnectionsWebSocketClientO
 
 /** Connects through the relay; resolves with the connection, or rejects with a `RelayError`. */
 export function relayedConnect(address: string, options: RelayedConnectOptions = {}): Promise<WebSocketConnection> {
-  const { protocols, origin, headers, extraRequestOptions, abortSignal, ...clientOptions } = options;
+  const { protocols, origin, headers, extraRequestOptions, abortSignal: signalOption, ...clientOptions } = options;
+  let abortSignal: AbortSignal | undefined;
+  try {
+    abortSignal = optionalAbortSignal(signalOption, 'abortSignal');
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
   const aborted = () => new RelayError('ERR_HYCO_ABORTED', 'The connection attempt was aborted', { cause: abortSignal?.reason });
   if (abortSignal?.aborted) return Promise.reject(aborted());
   let client: HybridConnectionsWebSocketClient;

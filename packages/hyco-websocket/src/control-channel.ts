@@ -193,6 +193,8 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private stopped = false;
   private warnedExpiry = false;
   private closing: Promise<void> | undefined;
+  /** Ends what the channel waits for (a token call) when it closes. */
+  private readonly stopping = new AbortController();
   /** The keepalive in force: `auto` becomes `pong` for good once the relay refuses pings. */
   private mode: ControlChannelKeepalive;
   /** Consecutive connections the relay closed shortly after a ping. */
@@ -232,6 +234,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.clearTimers();
+    this.stopping.abort(new RelayError('ERR_HYCO_CLOSED', 'The listener is closing'));
     if (this.pendingAttempt) {
       this.pendingAttempt.abort();
       this.pendingAttempt = undefined;
@@ -316,7 +319,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     if (this.closed) return;
     let provided: ProvidedToken;
     try {
-      provided = await this.options.tokens.get(this.options.connectTimeout);
+      provided = await this.options.tokens.get(this.options.connectTimeout, this.stopping.signal);
     } catch (err) {
       this.retry(err as RelayError);
       return;
@@ -544,8 +547,9 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     };
     let provided: ProvidedToken;
     try {
-      provided = await this.options.tokens.get(this.options.connectTimeout);
+      provided = await this.options.tokens.get(this.options.connectTimeout, this.stopping.signal);
     } catch (err) {
+      if (this.closed) return;
       this.report(err as RelayError);
       again();
       return;

@@ -74,13 +74,26 @@ export function requireString(value: unknown, name: string): string {
   if (value.length === 0) {
     throw new RelayArgumentError(`The "${name}" argument must not be empty`);
   }
+  if (LONE_SURROGATE.test(value)) {
+    // Such a string cannot be encoded into an address or a header (encodeURIComponent throws a URIError).
+    throw new RelayArgumentError(`The "${name}" argument is not well-formed Unicode (it holds a lone surrogate)`);
+  }
   return value;
 }
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Throws a `RelayArgumentError` unless `value` is undefined, null or a string. */
 export function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   return requireString(value, name);
+}
+
+/** Throws a `RelayArgumentError` unless `value` is undefined, null or an `AbortSignal`. */
+export function optionalAbortSignal(value: unknown, name: string): AbortSignal | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!(value instanceof AbortSignal)) throw new RelayArgumentError(`The "${name}" option must be an AbortSignal; received ${describe(value)}`);
+  return value;
 }
 
 /** Describes a value's type for an error message without echoing its content. */

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { ALLOWED_LISTENERS_HEADER, DISALLOWED_LISTENERS_HEADER, checkIds } from './client';
-import { RelayArgumentError, RelayError } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
 import { decodeComponent } from './protocol/uri';
 import { checkProxyOption, proxyFor } from './proxy';
@@ -109,7 +109,7 @@ export async function relayedFetch(address: string | URL, init: RequestInit = {}
     // Node's message quotes the offending value, which may be a secret.
     throw new RelayArgumentError('The "headers" option holds a header name or value that is not valid in HTTP');
   }
-  const signal = init.signal ?? undefined;
+  const signal = optionalAbortSignal(init.signal, 'signal');
   if (signal?.aborted) throw abortReason(signal);
   if (source != null && !headers.has(AUTH_HEADER)) {
     // A token for the hybrid connection (the path's first segment): it covers any path under it.

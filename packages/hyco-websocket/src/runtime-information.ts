@@ -15,7 +15,7 @@ import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { SaxesParser } from 'saxes';
 import { statusError } from './control-channel';
-import { RelayArgumentError, RelayError, requireString, trackingIdFrom } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal, requireString, trackingIdFrom } from './errors';
 import { parseRelayNamespace } from './protocol/uri';
 import { ProxyTunnel, checkProxyOption, proxyFor } from './proxy';
 import { TokenProvider } from './token-provider';
@@ -73,6 +73,7 @@ export async function getRuntimeInformation(namespace: string, path: string, opt
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RelayArgumentError('The "timeoutMs" option must be a positive number');
   const proxyOption = checkProxyOption(options.proxy);
+  const abortSignal = optionalAbortSignal(options.abortSignal, 'abortSignal');
   const secure = endpoint.scheme === 'wss';
   const defaultPort = secure ? 443 : 80;
   const encodedPath = entity.split('/').map(encodeURIComponent).join('/');
@@ -80,9 +81,9 @@ export async function getRuntimeInformation(namespace: string, path: string, opt
 
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new RelayError('ERR_HYCO_CONNECTION', `Runtime information did not arrive within ${timeoutMs} ms`)), timeoutMs);
-  const onAbort = () => controller.abort(new RelayError('ERR_HYCO_ABORTED', 'Getting runtime information was aborted', { cause: options.abortSignal?.reason }));
-  if (options.abortSignal?.aborted) onAbort();
-  options.abortSignal?.addEventListener('abort', onAbort, { once: true });
+  const onAbort = () => controller.abort(new RelayError('ERR_HYCO_ABORTED', 'Getting runtime information was aborted', { cause: abortSignal?.reason }));
+  if (abortSignal?.aborted) onAbort();
+  abortSignal?.addEventListener('abort', onAbort, { once: true });
   try {
     const token = (await new TokenProvider(source, `http://${endpoint.host}/${entity}/`).get(timeoutMs, controller.signal)).token;
     if (controller.signal.aborted) throw controller.signal.reason;
@@ -91,7 +92,7 @@ export async function getRuntimeInformation(namespace: string, path: string, opt
     return parseAnswer(answer.body, entity);
   } finally {
     clearTimeout(timer);
-    options.abortSignal?.removeEventListener('abort', onAbort);
+    abortSignal?.removeEventListener('abort', onAbort);
   }
 }
 

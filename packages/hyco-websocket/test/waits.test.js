@@ -104,3 +104,42 @@ test('a runtime-information answer nested thousands deep, or larger than an answ
   const info = await hyco.getRuntimeInformation(relay.endpoint, 'meta', { token: token('meta') });
   assert.equal(info.userMetadata, '<&>'.repeat(341) + 'x');
 });
+
+test('a relay that takes the connection and never answers: the sender gives up after connectTimeout (ERR_HYCO_CONNECTION), leaving no socket', async (t) => {
+  const net = require('node:net');
+  const sockets = new Set();
+  const silent = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.resume();
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => silent.close(resolve)));
+  const address = hyco.createRelaySendUri(`ws://127.0.0.1:${silent.address().port}`, 'echo');
+  const outcome = await timed(hyco.relayedConnect(address, { token: token('echo'), connectTimeout: 300 }));
+  assert.equal(outcome.error?.code, 'ERR_HYCO_CONNECTION');
+  assert.match(outcome.error.message, /did not complete within 300 ms/);
+  assert.ok(outcome.ms < 3000, `${outcome.ms} ms`);
+  const client = new hyco.relayedClient({ token: token('echo'), connectTimeout: 300 });
+  const failed = new Promise((resolve) => client.once('connectFailed', resolve));
+  client.connect(address);
+  assert.equal((await failed).code, 'ERR_HYCO_CONNECTION');
+  const { until } = require('hyco-test-support');
+  await until(() => sockets.size === 0, 2000, 'the silent relay\'s sockets closed');
+  assert.throws(() => new hyco.relayedClient({ connectTimeout: 0 }), { code: 'ERR_HYCO_INVALID_ARGUMENT', message: /"connectTimeout"/ });
+});
+
+test('close() ends the listener\'s wait for a token at once: the credential is told, close resolves, no error follows', async (t) => {
+  const relay = await startRelay(t);
+  const credential = hangingCredential();
+  const server = new hyco.relayedServer({ server: hyco.createRelayListenUri(relay.endpoint, 'echo'), credential, connectTimeout: 60_000 });
+  const errors = [];
+  server.on('error', (err) => errors.push(err));
+  const { until } = require('hyco-test-support');
+  await until(() => credential.calls === 1, 2000, 'the token call');
+  const closed = await timed(server.close());
+  assert.ok(closed.ms < 1000, `close took ${closed.ms} ms`);
+  assert.equal(credential.aborted, 1, 'the credential was told');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.deepEqual(errors, []);
+});

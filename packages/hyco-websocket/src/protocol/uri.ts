@@ -2,6 +2,7 @@
  * Relay addresses: `wss://{namespace}:443/$hc/{path}[?query]` and the
  * listen / send forms with `sb-hc-*` parameters.
  */
+import { isIP } from 'node:net';
 import { RelayArgumentError, optionalString, requireString } from '../errors';
 import {
   ACTION_CONNECT,
@@ -38,7 +39,7 @@ export function parseRelayNamespace(namespace: string): RelayEndpoint {
   requireString(namespace, 'namespace');
   const trimmed = namespace.trim();
   if (!trimmed.includes('://')) {
-    if (/[/?#\s@]/.test(trimmed)) {
+    if (/[/?#\s@]/.test(trimmed) || !isHostName(trimmed)) {
       throw new RelayArgumentError('The "namespace" argument must be a host name or a ws://, wss:// URL');
     }
     return { scheme: 'wss', host: trimmed.toLowerCase(), port: 443 };
@@ -59,14 +60,26 @@ export function parseRelayNamespace(namespace: string): RelayEndpoint {
   return { scheme, host: url.hostname, port };
 }
 
+/** Whether `text` is a host name or address a URL can carry (an IPv6 address with or without brackets). */
+function isHostName(text: string): boolean {
+  const bare = text.replace(/^\[|\]$/g, '');
+  if (isIP(bare) === 6) return true;
+  try {
+    return new URL(`wss://${text}/`).hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Percent-encodes what is not allowed in a path segment; valid `%XX` escapes are kept. */
 function encodePathPart(text: string): string {
-  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/g, (ch) => encodeURIComponent(ch));
+  // The u flag: a character outside the BMP is encoded whole, not as two halves (a URIError).
+  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/]/gu, (ch) => encodeURIComponent(ch));
 }
 
 /** Percent-encodes what is not allowed in a query; valid `%XX` escapes are kept. */
 function encodeQueryPart(text: string): string {
-  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/?]/g, (ch) => encodeURIComponent(ch));
+  return text.replace(/%(?![0-9a-fA-F]{2})|[^A-Za-z0-9\-._~!$&'()*+,;=:@%/?]/gu, (ch) => encodeURIComponent(ch));
 }
 
 /**
