@@ -89,8 +89,16 @@ export function statusError(status: number, statusText: string | undefined, what
   return new RelayError(code, `${what} failed with status ${status}${text}`, options);
 }
 
+/**
+ * The most that may wait unsent on a control channel, bytes. A relay that
+ * stops reading while it keeps sending requests would otherwise make every
+ * inline answer pile up in memory; past this the channel is dropped (and
+ * reopened), and what was queued is lost with it.
+ */
+export const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
+
 /** One open control-channel connection: where a request came from, and where its inline answer goes. */
-export class ChannelConnection extends EventEmitter<{ close: [] }> {
+export class ChannelConnection extends EventEmitter<{ close: []; overflow: [] }> {
   private closed = false;
 
   constructor(private readonly connection: WebSocketConnection) {
@@ -110,15 +118,24 @@ export class ChannelConnection extends EventEmitter<{ close: [] }> {
 
   /** Sends a JSON message on this connection; false when it is gone. */
   sendJson(message: unknown): boolean {
-    if (!this.isOpen) return false;
+    if (!this.isOpen || this.overflowing()) return false;
     this.connection.sendUTF(JSON.stringify(message));
     return true;
   }
 
   /** Sends a binary message on this connection; false when it is gone. */
   sendBinary(data: Buffer): boolean {
-    if (!this.isOpen) return false;
+    if (!this.isOpen || this.overflowing()) return false;
     this.connection.sendBytes(data);
+    return true;
+  }
+
+  /** Whether the relay has stopped reading (over MAX_CONTROL_BACKLOG queued): then the connection is dropped. */
+  private overflowing(): boolean {
+    const queued = (this.connection.socket as unknown as { writableLength?: number }).writableLength ?? 0;
+    if (queued <= MAX_CONTROL_BACKLOG) return false;
+    this.emit('overflow');
+    this.connection.drop(1011, 'The relay is not reading', true);
     return true;
   }
 }
@@ -377,6 +394,10 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
     this.connection = connection;
     const channel = new ChannelConnection(connection);
     this.current = channel;
+    channel.once('overflow', () => {
+      state.expectedClose = true;
+      this.report(new RelayError('ERR_HYCO_CONNECTION', `The relay stopped reading the control channel (over ${MAX_CONTROL_BACKLOG} bytes queued); reopening it`));
+    });
     this.attempt = 0;
     debug('online (keepalive: %s)', this.mode);
     /** An inline HTTP request waiting for its body (the next binary message on this connection), or 'discard'. */

@@ -143,3 +143,32 @@ test('close() ends the listener\'s wait for a token at once: the credential is t
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.deepEqual(errors, []);
 });
+
+test('a relay that stops reading the control channel while it sends requests cannot make the answers pile up: past 4 MiB queued the channel is dropped, reported and reopened', async (t) => {
+  const { FakeRelay, once, until } = require('hyco-test-support');
+  const relay = await FakeRelay.start();
+  t.after(() => relay.close());
+  const server = new hyco.relayedServer({ server: relay.listenUri(), token: token('fake'), reconnectBackoff: [50] });
+  t.after(() => server.close());
+  const body = Buffer.alloc(60 * 1024, 1);
+  let answered = 0;
+  server.on('httpRequest', (req, res) => {
+    answered++;
+    res.setHeader('Content-Length', body.length);
+    res.end(body);
+  });
+  const errors = [];
+  server.on('error', (err) => errors.push(err));
+  const channel = await relay.nextChannel();
+  await once(server, 'online');
+  relay.drop('stall');
+  const reopened = relay.nextChannel();
+  for (let i = 0; i < 400 && channel.readyState === 1; i++) {
+    relay.sendRequest(`r${i}`, { channel });
+    if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await until(() => errors.some((e) => /stopped reading the control channel/.test(e.message)), 10_000, 'the overflow reported');
+  assert.ok(answered < 400, `${answered} answered`);
+  await reopened;
+  await until(() => server.isOnline, 5000, 'online again');
+});
