@@ -11,6 +11,10 @@ test('request.resource keeps the sender\'s suffix and query byte for byte, less 
     ['/%72ooms/7?&&&', '/%72ooms/7?&&&'],
     ['?flag&x=~!', '/?flag&x=~!'],
     ['/a?x=%20y&sb-hc-id=q&z=1&', '/a?x=%20y&z=1&'],
+    // As the service: a parameter without "=" is the sender's, even when it starts with sb-hc-.
+    ['?sb-hc-undefined', '/?sb-hc-undefined'],
+    ['?sb-hc-whatever=&foo=bar', '/?foo=bar'],
+    ['?sb-hc-undefined=true', '/'],
   ]) {
     const seen = once(server, 'request');
     const pending = send(relay, `echo${suffix}`).catch(() => undefined);

@@ -184,7 +184,9 @@ export function decodeComponent(text: string): string {
 /**
  * `rawQuery` (without `?`) less its `sb-hc-*` parameters, every other byte
  * as the sender sent it (no decoding, re-encoding or dropping of empty
- * parts: `&&&`, `flag` and `a=1&` stay as they are).
+ * parts: `&&&`, `flag` and `a=1&` stay as they are). As the service: only
+ * a part with a value (`sb-hc-id=1`, `sb-hc-x=`) is the relay's; a bare
+ * `sb-hc-undefined` is the sender's and stays.
  */
 export function stripRelayQuery(rawQuery: string): string {
   if (!rawQuery) return '';
@@ -192,7 +194,8 @@ export function stripRelayQuery(rawQuery: string): string {
     .split('&')
     .filter((part) => {
       const eq = part.indexOf('=');
-      let name = eq === -1 ? part : part.slice(0, eq);
+      if (eq === -1) return true;
+      let name = part.slice(0, eq);
       try {
         name = decodeURIComponent(name.replace(/\+/g, ' '));
       } catch {
