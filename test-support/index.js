@@ -281,7 +281,7 @@ async function checkProperty(property, { defaultSeed, numRuns }) {
   const seed = fromEnv === 'random' ? (Date.now() ^ (Math.random() * 0x7fffffff)) | 0 : fromEnv ? Number(fromEnv) : defaultSeed;
   const runs = process.env.FC_RUNS ? Number(process.env.FC_RUNS) : numRuns;
   try {
-    await fc.assert(property, { seed, numRuns: runs, endOnFailure: true });
+    await fc.assert(property, { seed, numRuns: runs, endOnFailure: true, includeErrorInReport: true });
   } catch (err) {
     err.message = `property failed with seed ${seed} (replay: FC_SEED=${seed})\n${err.message}`;
     throw err;

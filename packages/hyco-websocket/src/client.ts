@@ -12,7 +12,7 @@ import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { statusError } from './control-channel';
 import { writeFragmentsTogether } from './dial';
-import { RelayArgumentError, RelayError, optionalAbortSignal } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal, readOptions } from './errors';
 import { connectionStringTarget } from './identity';
 import { AUTH_HEADER } from './protocol/constants';
 import { createRelaySendUri, decodeComponent } from './protocol/uri';
@@ -82,7 +82,7 @@ function tokenResource(address: URL, entityPath: string | undefined): string {
 
 /** A `RelayError` for a sender the relay (or the listener) answered with `status`. */
 export function senderStatusError(status: number, statusText: string | undefined): RelayError {
-  if (status === 404 && /EndpointNotFound|no listener|listeners? (is |are )?(connected|online)/i.test(statusText ?? '')) {
+  if (status === 404 && /EndpointNotFound|no listener|listeners? (is |are )?(connected|online)|None of the connected listeners meet/i.test(statusText ?? '')) {
     return statusError(status, statusText, 'Connecting through the relay (no listener online)', 'ERR_HYCO_NO_LISTENER');
   }
   return statusError(status, statusText, 'Connecting through the relay');
@@ -106,8 +106,9 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
   /** The attempt under way, until it connects, fails or is aborted. */
   private attempt: Attempt | undefined;
 
-  constructor(options: HybridConnectionsWebSocketClientOptions = {}, entityPath?: string) {
-    if (typeof options !== 'object' || options === null) throw new RelayArgumentError('The options argument must be an object');
+  constructor(raw: HybridConnectionsWebSocketClientOptions = {}, entityPath?: string) {
+    if (typeof raw !== 'object' || raw === null) throw new RelayArgumentError('The options argument must be an object');
+    const options = readOptions(raw);
     const config: Record<string, unknown> = { ...options };
     for (const name of SETTINGS) delete config[name];
     super(config);
@@ -137,8 +138,9 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
    * identity. `client.address` is the send URI to connect to.
    */
   static fromConnectionString(connectionString: string, options: HybridConnectionsWebSocketClientOptions & { path?: string } = {}): HybridConnectionsWebSocketClient & { address: string } {
-    const target = connectionStringTarget(connectionString, options);
-    const rest = { ...options };
+    const read = readOptions(options);
+    const target = connectionStringTarget(connectionString, read);
+    const rest = { ...read };
     delete rest.path;
     const client = new HybridConnectionsWebSocketClient({ ...rest, ...(target.token === undefined ? {} : { token: target.token }) }, target.path);
     return Object.assign(client, { address: createRelaySendUri(target.address, target.path) });
@@ -282,7 +284,13 @@ export interface RelayedConnectOptions extends HybridConnectionsWebSocketClientO
 }
 
 /** Connects through the relay; resolves with the connection, or rejects with a `RelayError`. */
-export function relayedConnect(address: string, options: RelayedConnectOptions = {}): Promise<WebSocketConnection> {
+export function relayedConnect(address: string, given: RelayedConnectOptions = {}): Promise<WebSocketConnection> {
+  let options: RelayedConnectOptions;
+  try {
+    options = readOptions(given);
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
   const { protocols, origin, headers, extraRequestOptions, abortSignal: signalOption, ...clientOptions } = options;
   let abortSignal: AbortSignal | undefined;
   try {

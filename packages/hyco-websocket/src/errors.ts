@@ -30,7 +30,23 @@ export type RelayErrorCode =
   | 'ERR_HYCO_PROXY'
   | 'ERR_HYCO_PROXY_AUTH'
   | 'ERR_HYCO_NO_LISTENER'
-  | 'ERR_HYCO_ABORTED';
+  | 'ERR_HYCO_ABORTED'
+  /** A forwarder could not listen on a local port or socket. */
+  | 'ERR_HYCO_FORWARD_BIND'
+  /** The remote forwarder refused a forwarded connection (its reply, or no reply: an unknown port name). */
+  | 'ERR_HYCO_FORWARD_REFUSED'
+  /** The remote forwarder could not reach its target host, port or socket. */
+  | 'ERR_HYCO_FORWARD_TARGET'
+  /** A forwarded connection broke the forwarding protocol (preamble, reply, datagram framing). */
+  | 'ERR_HYCO_FORWARD_PROTOCOL'
+  /** A forwarding configuration (an azbridge YAML file) is not valid. */
+  | 'ERR_HYCO_INVALID_CONFIG'
+  /** (expose) The origin could not be reached: refused, unknown host, TLS failure. */
+  | 'ERR_HYCO_ORIGIN_UNREACHABLE'
+  /** (expose) The origin did not answer a request or an upgrade in time. */
+  | 'ERR_HYCO_ORIGIN_TIMEOUT'
+  /** (expose) The origin's connection ended before its response or WebSocket did. */
+  | 'ERR_HYCO_ORIGIN_CLOSED';
 
 export interface RelayErrorOptions {
   /** HTTP status the service answered with, when the error came from it. */
@@ -87,6 +103,32 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 export function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   return requireString(value, name);
+}
+
+/**
+ * An options bag read once, as a shallow copy of its own enumerable
+ * properties: a getter (or proxy) that throws is a `RelayArgumentError`
+ * naming the option, never the value or the getter's message. Undefined
+ * and null read as `{}`; anything else that is not an object is refused.
+ */
+export function readOptions<T extends object>(value: T | undefined | null, what = 'options'): T {
+  if (value === undefined || value === null) return {} as T;
+  if (typeof value !== 'object') throw new RelayArgumentError(`The ${what} argument must be an object; received ${describe(value)}`);
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch {
+    throw new RelayArgumentError(`The ${what} argument could not be read (listing its properties threw)`);
+  }
+  const copy: Record<string, unknown> = {};
+  for (const key of keys) {
+    try {
+      copy[key] = (value as Record<string, unknown>)[key];
+    } catch {
+      throw new RelayArgumentError(`Reading the "${key.slice(0, 64)}" option threw`);
+    }
+  }
+  return copy as T;
 }
 
 /** Throws a `RelayArgumentError` unless `value` is undefined, null or an `AbortSignal`. */

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { ALLOWED_LISTENERS_HEADER, DISALLOWED_LISTENERS_HEADER, checkIds } from './client';
-import { RelayArgumentError, RelayError, optionalAbortSignal } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal, readOptions } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
 import { decodeComponent } from './protocol/uri';
 import { checkProxyOption, proxyFor } from './proxy';
@@ -48,7 +48,11 @@ function proxyDispatcher(url: URL, option: string | false | undefined): object |
   bare.password = '';
   // The credentials travel as the Proxy-Authorization value, never in a URL something might print.
   const token = proxy.authorization;
-  return new undici.ProxyAgent({ uri: bare.href, ...(token ? { token } : {}) });
+  try {
+    return new undici.ProxyAgent({ uri: bare.href, ...(token ? { token } : {}) });
+  } catch (err) {
+    throw new RelayError('ERR_HYCO_PROXY', `The proxy ${proxy.display} (${proxy.source}) cannot be used: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** The headers that carry the relay's credentials or routing: they never go to another origin. */
@@ -82,7 +86,9 @@ function replayable(body: RequestInit['body']): boolean {
  * `Proxy-Authorization` and the listener-choice headers. `init.signal`
  * ends every wait, the token's included.
  */
-export async function relayedFetch(address: string | URL, init: RequestInit = {}, options: RelayedFetchOptions = {}): Promise<Response> {
+export async function relayedFetch(address: string | URL, givenInit: RequestInit = {}, givenOptions: RelayedFetchOptions = {}): Promise<Response> {
+  const init = readOptions(givenInit, 'init');
+  const options = readOptions(givenOptions);
   let url: URL;
   try {
     url = new URL(address);
@@ -90,6 +96,8 @@ export async function relayedFetch(address: string | URL, init: RequestInit = {}
     throw new RelayArgumentError('The "address" argument is not a valid URL (use createRelayHttpsUri)');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new RelayArgumentError('The "address" argument must be an http:// or https:// address (createRelayHttpsUri)');
+  // fetch refuses such an address with a message that quotes it, password and all.
+  if (url.username || url.password) throw new RelayArgumentError('The "address" argument must not hold a user name or password (the relay takes a token)');
   if (typeof init !== 'object' || init === null) throw new RelayArgumentError('The "init" argument must be an object');
   if (typeof options !== 'object' || options === null) throw new RelayArgumentError('The options argument must be an object');
   if (options.token != null && options.credential != null) throw new RelayArgumentError('Give either the "token" option or the "credential" option, not both');

@@ -79,6 +79,9 @@ export function checkProxyOption(value: unknown): ProxyOption {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RelayArgumentError(`The "proxy" option must be an http:// or https:// proxy, not ${url.protocol}//`);
   }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new RelayArgumentError('The "proxy" option must be a proxy\'s address only (http://[user:password@]host:port), without a path or query');
+  }
   const problem = credentialsProblem(url);
   if (problem) throw new RelayArgumentError(`The "proxy" option is not usable: ${problem}`);
   return value.trim();

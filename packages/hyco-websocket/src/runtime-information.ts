@@ -15,7 +15,7 @@ import https from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
 import { SaxesParser } from 'saxes';
 import { statusError } from './control-channel';
-import { RelayArgumentError, RelayError, optionalAbortSignal, requireString, trackingIdFrom } from './errors';
+import { RelayArgumentError, RelayError, optionalAbortSignal, readOptions, requireString, trackingIdFrom } from './errors';
 import { parseRelayNamespace } from './protocol/uri';
 import { ProxyTunnel, checkProxyOption, proxyFor } from './proxy';
 import { TokenProvider } from './token-provider';
@@ -62,7 +62,8 @@ export interface RuntimeInformationOptions {
  * `ERR_HYCO_FORBIDDEN` (with `statusCode` and `trackingId`) when the relay
  * refuses the token.
  */
-export async function getRuntimeInformation(namespace: string, path: string, options: RuntimeInformationOptions = {}): Promise<RuntimeInformation> {
+export async function getRuntimeInformation(namespace: string, path: string, given: RuntimeInformationOptions = {}): Promise<RuntimeInformation> {
+  const options = readOptions(given);
   const endpoint = parseRelayNamespace(namespace);
   const entity = requireString(path, 'path').replace(/^\/+|\/+$/g, '');
   if (!entity) throw new RelayArgumentError('The "path" argument must name a hybrid connection');

@@ -16,7 +16,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
-import { RelayError } from './errors';
+import { RelayError, readOptions } from './errors';
 import { connectionStringTarget } from './identity';
 import { createRelayListenUri } from './protocol/uri';
 import { PARAM_TOKEN } from './protocol/constants';
@@ -77,7 +77,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
 
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
-    this.config = resolveOptions(options);
+    this.config = resolveOptions(readOptions(options));
     const { uri, entityPath, listenerId } = listenAddress(this.config.server, this.config.id);
     this.listenerId = listenerId;
     const tokens = new TokenProvider(this.config.token, uri);
@@ -144,8 +144,9 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     connectionString: string,
     options: Partial<Omit<HybridConnectionsWebSocketServerOptions, 'server'>> & { path?: string } = {},
   ): HybridConnectionsWebSocketServer {
-    const target = connectionStringTarget(connectionString, options);
-    const rest = { ...options };
+    const read = readOptions(options);
+    const target = connectionStringTarget(connectionString, read);
+    const rest = { ...read };
     delete rest.path;
     return new HybridConnectionsWebSocketServer({ ...rest, server: createRelayListenUri(target.address, target.path), ...(target.token === undefined ? {} : { token: target.token }) });
   }

@@ -41,6 +41,16 @@ export class TokenProvider {
 
   /** Throws `ERR_HYCO_INVALID_ARGUMENT` unless `source` is a token source. */
   static check(source: unknown): asserts source is TokenSource {
+    try {
+      TokenProvider.checkShape(source);
+    } catch (err) {
+      if (err instanceof RelayArgumentError) throw err;
+      // A credential whose getters throw: refused up front, without its message (it may quote a value).
+      throw new RelayArgumentError('The "token" (or "credential") option could not be read (a property getter threw)');
+    }
+  }
+
+  private static checkShape(source: unknown): void {
     if (typeof source === 'string') {
       if (source.length === 0) throw new RelayArgumentError('The "token" option must not be empty');
       const problem = tokenTextProblem(source);

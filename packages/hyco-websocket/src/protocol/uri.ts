@@ -42,7 +42,10 @@ export function parseRelayNamespace(namespace: string): RelayEndpoint {
     if (/[/?#\s@]/.test(trimmed) || !isHostName(trimmed)) {
       throw new RelayArgumentError('The "namespace" argument must be a host name or a ws://, wss:// URL');
     }
-    return { scheme: 'wss', host: trimmed.toLowerCase(), port: 443 };
+    if (isIP(trimmed) === 6) return { scheme: 'wss', host: trimmed.toLowerCase(), port: 443 };
+    // host or host:port, as a URL reads it (so that what is returned always makes a valid address).
+    const bare = new URL(`wss://${trimmed}/`);
+    return { scheme: 'wss', host: bare.hostname, port: bare.port ? Number(bare.port) : 443 };
   }
   let url: URL;
   try {
@@ -65,7 +68,9 @@ function isHostName(text: string): boolean {
   const bare = text.replace(/^\[|\]$/g, '');
   if (isIP(bare) === 6) return true;
   try {
-    return new URL(`wss://${text}/`).hostname !== '';
+    const url = new URL(`wss://${text}/`);
+    // Nothing the URL parser dropped or moved: "host:" (an empty port) or a name it had to rewrite is not a host.
+    return url.hostname !== '' && `${url.hostname}${url.port ? `:${url.port}` : ''}` === text.toLowerCase().replace(/:443$/, '');
   } catch {
     return false;
   }
