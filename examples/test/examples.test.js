@@ -52,7 +52,7 @@ test('sender.js reports a clear error when nobody listens', async (t) => {
   t.after(() => relay.close());
   const sender = run(t, 'examples/sender.js', ['--connection-string', relay.connectionString(), '--path', 'echo'], null);
   assert.equal(await sender.seen, 1);
-  assert.match(sender.child.output, /404 EndpointNotFound: there is no listener online/);
+  assert.match(sender.child.output, /404 Endpoint does not exist \(EndpointNotFound\): there is no listener online/);
   assert.equal(sender.child.output.includes(relay.rules[0].key), false, 'no key in the error');
 });
 

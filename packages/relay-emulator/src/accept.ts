@@ -4,7 +4,8 @@
  * the sender's carrying the listener's subprotocol, extensions and extra
  * headers) and relays frames; rejecting (`sb-hc-statusCode`) fails the
  * sender's handshake with the listener's status and answers the listener
- * 410 Gone.
+ * 410 Gone. The sender's 101 names a subprotocol only when the sender asked
+ * for one (a client that asked for none fails a 101 that names one).
  */
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -14,6 +15,7 @@ import { peer } from './activity';
 import type { RelayContext } from './context';
 import { FrameRelay } from './frame-relay';
 import { upgradeProblem, writeFailure, writeSwitchingProtocols } from './handshake';
+import { relayParameters } from './query';
 import { PARAM_RENDEZVOUS } from './rendezvous';
 import type { PendingSender } from './rendezvous';
 import type { RequestTarget } from './request-target';
@@ -34,9 +36,10 @@ const INVALID_ADDRESS = 'RendezvousFailed: the address is invalid, used or expir
 export function handleAccept(ctx: RelayContext, req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): void {
   const { query, rawPath } = target;
   const secret = query.get(PARAM_RENDEZVOUS);
-  const statusParam = query.get(PARAM_STATUS_CODE) ?? query.get('statusCode');
+  const added = listenerParameters(target.rawQuery);
+  const statusParam = query.get(PARAM_STATUS_CODE) ?? added.get('statusCode');
   if (statusParam !== null) {
-    reject(ctx, socket, target, secret, statusParam);
+    reject(ctx, socket, target, secret, statusParam, added);
     return;
   }
   if (!ctx.rendezvous.has(secret)) {
@@ -56,7 +59,21 @@ export function handleAccept(ctx: RelayContext, req: IncomingMessage, socket: Du
   join(ctx, sender, req, socket, head);
 }
 
-function reject(ctx: RelayContext, socket: Duplex, target: RequestTarget, secret: string | null, statusParam: string): void {
+/**
+ * The parameters the listener added to the address it was given: those
+ * after the relay's own, which end with `sb-hc-rendezvous`. The sender's
+ * query comes before them, so that a sender's own `statusCode=` is never
+ * taken for the unprefixed rejection of older listeners. (`sb-hc-*`
+ * parameters cannot come from the sender: the relay took them out.)
+ */
+function listenerParameters(rawQuery: string): URLSearchParams {
+  const segments = rawQuery.split('&');
+  let last = -1;
+  for (let i = 0; i < segments.length; i++) if (segments[i].startsWith(`${PARAM_RENDEZVOUS}=`)) last = i;
+  return relayParameters(segments.slice(last + 1).join('&'));
+}
+
+function reject(ctx: RelayContext, socket: Duplex, target: RequestTarget, secret: string | null, statusParam: string, added: URLSearchParams): void {
   const status = Number(statusParam);
   if (!/^\d{3}$/.test(statusParam) || status < 200 || status > 599) {
     ctx.refuse(socket, 400, 'BadRequest: sb-hc-statusCode must be an HTTP status from 200 to 599', target, target.rawPath);
@@ -67,8 +84,7 @@ function reject(ctx: RelayContext, socket: Duplex, target: RequestTarget, secret
     ctx.refuse(socket, 403, INVALID_ADDRESS, target, target.rawPath);
     return;
   }
-  const query = target.query;
-  const description = query.get(PARAM_STATUS_DESCRIPTION) ?? query.get('statusDescription') ?? http.STATUS_CODES[status] ?? 'Rejected';
+  const description = target.query.get(PARAM_STATUS_DESCRIPTION) ?? added.get('statusDescription') ?? http.STATUS_CODES[status] ?? 'Rejected';
   ctx.namespace.totals.sendersRejected++;
   debug('listener rejected sender %s with %d', sender.id, status);
   writeFailure(sender.socket, status, sanitizeReason(description));
@@ -77,15 +93,23 @@ function reject(ctx: RelayContext, socket: Duplex, target: RequestTarget, secret
 }
 
 function join(ctx: RelayContext, sender: PendingSender, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const negotiated: [string, string][] = [];
-  const protocol = req.headers['sec-websocket-protocol'];
+  // The listener's choice: the (first) subprotocol it names on its rendezvous, and its extensions.
+  const protocol = firstToken(req.headers['sec-websocket-protocol']);
   const extensions = req.headers['sec-websocket-extensions'];
-  if (typeof protocol === 'string' && protocol) negotiated.push(['Sec-WebSocket-Protocol', protocol]);
-  if (typeof extensions === 'string' && extensions) negotiated.push(['Sec-WebSocket-Extensions', extensions]);
+  const toListener: [string, string][] = [];
+  const toSender: [string, string][] = [];
+  if (protocol) {
+    toListener.push(['Sec-WebSocket-Protocol', protocol]);
+    if (firstToken(sender.req.headers['sec-websocket-protocol'])) toSender.push(['Sec-WebSocket-Protocol', protocol]);
+  }
+  if (typeof extensions === 'string' && extensions) {
+    toListener.push(['Sec-WebSocket-Extensions', extensions]);
+    toSender.push(['Sec-WebSocket-Extensions', extensions]);
+  }
   socket.pause();
   sender.detach();
-  writeSwitchingProtocols(socket, req, negotiated);
-  writeSwitchingProtocols(sender.socket, sender.req, [...negotiated, ...extraResponseHeaders(req)]);
+  writeSwitchingProtocols(socket, req, toListener);
+  writeSwitchingProtocols(sender.socket, sender.req, [...toSender, ...extraResponseHeaders(req)]);
   const entity = sender.entity;
   const relay = new FrameRelay(
     sender.socket,
@@ -114,6 +138,13 @@ export function rendezvousTimedOut(ctx: RelayContext, sender: PendingSender): vo
   ctx.namespace.totals.sendersTimedOut++;
   ctx.report({ type: 'sender-timed-out', path: sender.entity.path, id: sender.id, status: 504 });
   writeFailure(sender.socket, 504, statusText('GatewayTimeout: the listener did not accept the connection in time', sender.id, sender.hostname, sender.entity.path));
+}
+
+/** The first token of a comma-separated header (`chat, superchat` gives `chat`), or undefined. */
+function firstToken(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value.join(',') : value;
+  const first = text?.split(',')[0].trim();
+  return first || undefined;
 }
 
 /** Headers the listener sent on its rendezvous for the sender's 101 (e.g. Set-Cookie). */

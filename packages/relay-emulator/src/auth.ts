@@ -4,22 +4,16 @@
  */
 import type { AccessRight } from 'hyco-websocket/protocol';
 import { parseRelayToken, resourceCovers, verifySignature } from 'hyco-websocket/protocol';
-import type { SharedAccessRule } from './options';
+import type { AuthResult, SharedAccessRule } from './types';
 
-export interface AuthSuccess {
-  ok: true;
-  /** Token expiry, Unix seconds; undefined for an anonymous sender. */
-  expiry: number | undefined;
-}
+export type { AuthFailure, AuthResult, AuthSuccess } from './types';
 
-export interface AuthFailure {
-  ok: false;
-  status: 401 | 403;
-  /** What is wrong, for the status text. Never contains the token. */
-  reason: string;
-}
-
-export type AuthResult = AuthSuccess | AuthFailure;
+/**
+ * The start of the service's answer to a badly signed token. Microsoft's
+ * .NET client recognises this phrase in the status text, so every signature
+ * refusal starts with it; our own explanation follows.
+ */
+const INVALID_SIGNATURE = 'InvalidSignature: The token has an invalid signature.';
 
 /** What a check needs to know about the entity. */
 export interface AuthTarget {
@@ -50,9 +44,11 @@ export function authorize(
     return { ok: false, status: 401, reason: `MalformedToken: ${(err as Error).message}` };
   }
   const rule = target.rules.find((r) => r.name === parsed.keyName);
-  if (!rule) return { ok: false, status: 401, reason: 'InvalidSignature: the token names an unknown shared access rule' };
+  // The entity by its path, as the service names it (every place that shows a reason makes it printable).
+  const entity = `(entity "${target.entityUri.replace(/^[a-z]+:\/\/[^/]*\/?/i, '')}")`;
+  if (!rule) return { ok: false, status: 401, reason: `${INVALID_SIGNATURE} ${entity}: the token names an unknown shared access rule` };
   if (!verifySignature(parsed, rule.key)) {
-    return { ok: false, status: 401, reason: 'InvalidSignature: the token signature is not valid for its rule' };
+    return { ok: false, status: 401, reason: `${INVALID_SIGNATURE} ${entity}: the token signature is not valid for its rule` };
   }
   if (parsed.expiry <= nowSeconds) {
     return { ok: false, status: 401, reason: `ExpiredToken: the token expired at ${new Date(parsed.expiry * 1000).toISOString()}` };

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RelayEmulator } from './emulator';
 import type { RelayActivity } from './emulator';
-import { DEFAULT_RULE_NAME } from './options';
+import { DEFAULT_RULE_NAME, checkPath } from './options';
 import type { RelayEmulatorOptions } from './options';
 import { relayRole } from './entra';
-import type { RoleAssignment } from './entra';
+import type { RelayRole, RoleAssignment } from './types';
 
 /** The CLI's default port (the programmatic default is 0, any free port). */
 export const DEFAULT_CLI_PORT = 9030;
@@ -57,6 +57,18 @@ function roleAssignmentFlag(value: string): RoleAssignment {
   const assignment: RoleAssignment = { principal: match[1].trim(), role };
   if (match[3]) assignment.scope = match[3].trim();
   return assignment;
+}
+
+/**
+ * The principal of a `--print-entra-token ROLE[@PATH]` token: one per
+ * (role, scope) pair, readable and injective (`cli-listener@a.b`,
+ * `cli-owner`): the role names hold no `@`, the path is kept exactly (as
+ * checked), so two different pairs never share a principal and a token never
+ * carries another pair's role.
+ */
+export function cliPrincipal(role: RelayRole, scope: string | undefined): string {
+  const name = `cli-${role.replace(/^Azure Relay /, '').toLowerCase()}`;
+  return scope === undefined ? name : `${name}@${checkPath(scope)}`;
 }
 
 function readConfig(file: string): RelayEmulatorOptions {
@@ -187,7 +199,7 @@ export async function main(argv: string[]): Promise<RelayEmulator> {
   if (!options.rules) out('(the key above is random and shown once; pass --key to fix it)');
   for (const spec of flags.printEntraToken) {
     const { role, scope } = roleAssignmentFlag(`cli=${spec}`);
-    const principal = `cli-${role.replace(/^Azure Relay /, '').toLowerCase()}${scope ? `-${scope.replace(/[^A-Za-z0-9]/g, '-')}` : ''}`;
+    const principal = cliPrincipal(role, scope);
     const credential = relay.createTokenCredential({ principal, roles: [scope ? { role, scope } : { role }] });
     const { token } = await credential.getToken('https://relay.azure.net/.default');
     out(`entra token:          ${role}${scope ? ` on ${scope}` : ''} (principal ${principal}, 1 hour): ${token}`);

@@ -3,15 +3,19 @@
  * Send (unless the hybrid connection takes anonymous senders), one online
  * listener is offered it as an `accept` message carrying all its handshake
  * headers but the relay's token, its path suffix and query as sent (less
- * `sb-hc-*`), and its address.
+ * the relay's `sb-hc-*=` parameters, see query.ts), and its address. A
+ * sender that names no action (`wss://{ns}/$hc/{path}`, as Microsoft's
+ * .NET client's raw WebSocket tests connect) is a sender too.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ACTION_ACCEPT, PARAM_ACTION, PARAM_ID, stripRelayQuery } from 'hyco-websocket/protocol';
+import { ACTION_ACCEPT, PARAM_ACTION, PARAM_ID } from 'hyco-websocket/protocol';
 import type { AcceptMessage } from 'hyco-websocket/protocol';
 import type { RelayContext } from './context';
 import { upgradeProblem } from './handshake';
 import { connectHeaders, consumesAuthorization, listenerChoice } from './headers';
+import { passedQuery } from './query';
+import { createItHint, endpointNotFound, noAllowedListener } from './reason-phrases';
 import { PARAM_RENDEZVOUS } from './rendezvous';
 import type { RequestTarget } from './request-target';
 import { safeDebug } from './tracking';
@@ -22,7 +26,7 @@ export async function handleConnect(ctx: RelayContext, req: IncomingMessage, soc
   const { rawPath, trackingId } = target;
   const resolved = ctx.namespace.resolve(rawPath);
   if (!resolved) {
-    ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection for "${rawPath}"`, target, rawPath);
+    ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}"; ${createItHint(ctx.options.autoCreate)}`), target, rawPath);
     return;
   }
   const { entity, suffix } = resolved;
@@ -42,18 +46,18 @@ export async function handleConnect(ctx: RelayContext, req: IncomingMessage, soc
     return;
   }
   if (!ctx.namespace.has(entity)) {
-    ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection for "${rawPath}"`, target, rawPath);
+    ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}" (it was deleted)`), target, rawPath);
     return;
   }
   const choice = listenerChoice(req);
   const listener = entity.pickListener(choice);
   if (!listener) {
-    const why = choice && entity.listenerCount > 0 ? 'none of the listeners the sender allowed is online' : 'there is no listener online';
-    ctx.refuse(socket, 404, `EndpointNotFound: ${why} for "${entity.path}"`, target, entity.path);
+    const why = choice && entity.listenerCount > 0 ? noAllowedListener(entity.path) : endpointNotFound('EndpointNotFound', `there is no listener online for "${entity.path}"`);
+    ctx.refuse(socket, 404, why, target, entity.path);
     return;
   }
   const sender = ctx.rendezvous.add(entity, trackingId, target.hostname, req, socket, head);
-  const query = stripRelayQuery(target.rawQuery);
+  const query = passedQuery(target.rawQuery);
   const own = `${PARAM_ACTION}=${ACTION_ACCEPT}&${PARAM_ID}=${encodeURIComponent(sender.id)}&${PARAM_RENDEZVOUS}=${sender.secret}`;
   const message: AcceptMessage = {
     accept: {

@@ -10,8 +10,7 @@ import type { AcceptMessage, ListenerMessage } from 'hyco-websocket/protocol';
 import { parseListenerMessage } from 'hyco-websocket/protocol';
 import type { AuthResult } from './auth';
 import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION } from './frames';
-import type { ExchangeOwner, HttpExchange } from './http-exchange';
-import type { HybridConnection } from './hybrid-connection';
+import type { EntityRef, ExchangeOwner, HttpExchange } from './http-exchange';
 import { closeReason, safeDebug } from './tracking';
 
 const debug = safeDebug('hyco-relay-emulator:control');
@@ -50,7 +49,7 @@ export class ControlChannel implements ExchangeOwner {
 
   constructor(
     readonly ws: WebSocket,
-    readonly entity: HybridConnection,
+    readonly entity: EntityRef,
     /** `host[:port]` the listener reached the relay with (checked). */
     readonly host: string,
     readonly trackingId: string,

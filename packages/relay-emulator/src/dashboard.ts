@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TimedActivity } from './context';
 import type { FrameRelay } from './frame-relay';
+import { parseHost } from './request-target';
 import type { RelayEmulatorStats } from './stats';
 
 /** How many connections and activity entries a snapshot carries (newest first). */
@@ -17,6 +18,26 @@ const SHOWN = 50;
 /** Snapshots go out at least this often, and at most this often on activity, ms. */
 const REFRESH_MS = 1000;
 const THROTTLE_MS = 200;
+/** The most live feeds (`/$events`) open at once; one more is refused with 503. */
+export const MAX_FEEDS = 16;
+/**
+ * The bound on what waits, unsent, for one feed, bytes: while more than this
+ * is queued for a client (it reads slowly or not at all), it gets no new
+ * snapshot; once it has taken its queue down, it gets the latest one only
+ * (snapshots replace each other, so none is worth queueing). A feed holds at
+ * most this plus one snapshot.
+ */
+const MAX_FEED_BUFFER = 16 * 1024;
+/** A feed that stays over its bound this long is ended (a browser's EventSource reconnects), ms. */
+const STALLED_FEED_MS = 30_000;
+
+/** The dashboard's paths (GET). */
+const PATHS = new Set(['/', '/$status', '/$events', '/$dashboard.js']);
+
+/** Whether a GET for `path` is the dashboard's. */
+export function isDashboardPath(path: string): boolean {
+  return PATHS.has(path);
+}
 
 export interface DashboardSnapshot {
   service: 'hyco-relay-emulator';
@@ -42,12 +63,59 @@ export function wantsPage(req: IncomingMessage): boolean {
   return /\btext\/html\b/.test(accept) && !/^\s*application\/json/.test(accept);
 }
 
+/** One live feed: its response, and since when it has been over its bound (undefined: it is not). */
+interface Feed {
+  res: ServerResponse;
+  behindSince: number | undefined;
+}
+
 export class Dashboard {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly feeds = new Set<Feed>();
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
+  /** The host names the dashboard answers as (lower-case; IPv6 in brackets). */
+  private readonly names: Set<string>;
 
-  constructor(private readonly current: () => DashboardSnapshot) {}
+  /**
+   * `current` makes a snapshot; `hostNames` are the names besides the
+   * loopback ones that the dashboard answers as (the address bound, the
+   * namespace's host name).
+   */
+  constructor(
+    private readonly current: () => DashboardSnapshot,
+    hostNames: (string | undefined)[] = [],
+  ) {
+    this.names = new Set(['localhost', '[::1]']);
+    for (const name of hostNames) {
+      if (!name || name === '0.0.0.0' || name === '::' || name === '[::]') continue;
+      const lower = name.toLowerCase();
+      this.names.add(lower.includes(':') && !lower.startsWith('[') ? `[${lower}]` : lower);
+    }
+  }
+
+  /**
+   * Whether `req` names a host the dashboard answers as: `localhost`, a
+   * 127.x.x.x address, `[::1]`, the address bound or the namespace's host
+   * name (any port). A page on another origin that got its name to resolve
+   * to this machine (DNS rebinding) sends its own name, and is refused: the
+   * browser then cannot read the dashboard as that origin. No `Host` at all
+   * (HTTP/1.0) is no browser's request, and is answered. Other names,
+   * `*.localhost` included, are not loopback by their spelling alone.
+   */
+  answersHost(req: IncomingMessage): boolean {
+    const header = req.headers.host;
+    if (header === undefined) return true;
+    const hostname = parseHost(header)?.hostname;
+    if (hostname === undefined) return false;
+    return this.names.has(hostname) || /^127(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(hostname);
+  }
+
+  /** Refuses a request for another host name: 403, with a short reason. */
+  refuseHost(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    res.writeHead(403, 'Forbidden', { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end('Forbidden: the dashboard answers only as localhost, a loopback address or the relay\'s own host name (this Host header is none of them)\n');
+  }
 
   /** The page. */
   page(res: ServerResponse): void {
@@ -65,26 +133,32 @@ export class Dashboard {
     res.end(SCRIPT);
   }
 
-  /** The live feed: a snapshot now, then on activity and every second. */
+  /** The live feed: a snapshot now, then on activity and every second; at most MAX_FEEDS at once. */
   events(req: IncomingMessage, res: ServerResponse): void {
+    if (this.feeds.size >= MAX_FEEDS) {
+      req.resume();
+      res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', 'Retry-After': '5' });
+      res.end(`ServiceUnavailable: too many live feeds open (at most ${MAX_FEEDS}); close one, or read /$status\n`);
+      return;
+    }
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
-    this.clients.add(res);
+    const feed: Feed = { res, behindSince: undefined };
+    this.feeds.add(feed);
     res.write(this.frame());
     req.socket.setTimeout(0);
-    const forget = () => {
-      this.clients.delete(res);
-      if (this.clients.size === 0 && this.timer) {
+    res.on('close', () => {
+      this.feeds.delete(feed);
+      if (this.feeds.size === 0 && this.timer) {
         clearInterval(this.timer);
         this.timer = undefined;
       }
-    };
-    res.on('close', forget);
+    });
     this.timer ??= setInterval(() => this.broadcast(), REFRESH_MS);
   }
 
   /** Something happened: clients hear of it soon (at most every 200 ms). */
   notify(): void {
-    if (this.clients.size === 0 || this.pending) return;
+    if (this.feeds.size === 0 || this.pending) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
       this.broadcast();
@@ -96,18 +170,33 @@ export class Dashboard {
     if (this.timer) clearInterval(this.timer);
     if (this.pending) clearTimeout(this.pending);
     this.timer = this.pending = undefined;
-    for (const res of this.clients) res.end();
-    this.clients.clear();
+    // A feed that is over its bound would not take its end either: it is cut.
+    for (const feed of this.feeds) {
+      if (feed.res.writableLength > MAX_FEED_BUFFER) feed.res.destroy();
+      else feed.res.end();
+    }
+    this.feeds.clear();
   }
 
   private frame(): string {
     return `data: ${JSON.stringify(this.current())}\n\n`;
   }
 
+  /** The latest snapshot to every feed with room for it; the others skip it (and a long-stalled one is ended). */
   private broadcast(): void {
-    if (this.clients.size === 0) return;
-    const frame = this.frame();
-    for (const res of this.clients) res.write(frame);
+    if (this.feeds.size === 0) return;
+    let frame: string | undefined;
+    const now = Date.now();
+    for (const feed of this.feeds) {
+      if (feed.res.writableLength > MAX_FEED_BUFFER) {
+        feed.behindSince ??= now;
+        if (now - feed.behindSince > STALLED_FEED_MS) feed.res.destroy();
+        continue;
+      }
+      feed.behindSince = undefined;
+      frame ??= this.frame();
+      feed.res.write(frame);
+    }
   }
 }
 

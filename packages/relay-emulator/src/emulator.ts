@@ -24,24 +24,26 @@ import { RelayContext } from './context';
 import type { RelayActivity } from './activity';
 import { CLOSE_ENTITY_GONE, CLOSE_SERVICE_FAULT } from './control-channel';
 import { isAnswered, writeFailure } from './handshake';
+import { viaEntry } from './headers';
 import { HttpExchanges } from './http-exchange';
 import { handleHttpRendezvous } from './http-rendezvous';
 import { handleHttpRequest } from './http-request';
 import { handleListen } from './listen';
 import { Namespace } from './namespace';
 import type { HybridConnectionStats, RelayEmulatorStats } from './stats';
-import { Dashboard, snapshot, wantsPage } from './dashboard';
+import { Dashboard, isDashboardPath, snapshot, wantsPage } from './dashboard';
 import { EntraAuthority, RELAY_AUDIENCE, RELAY_SCOPE } from './entra';
 import type { RoleAssignment } from './entra';
 import { MANAGED_IDENTITY_PATH, handleManagedIdentity, handleOAuth, isOAuthPath } from './oauth';
-import { checkHybridConnection, checkPath, checkRoleAssignments, resolveOptions } from './options';
+import { argumentError, checkHybridConnection, checkPath, checkRoleAssignments, resolveOptions } from './options';
 import type { HybridConnectionOptions, RelayEmulatorOptions, ResolvedOptions, SharedAccessRule } from './options';
 import { RendezvousTable } from './rendezvous';
 import { handleRuntimeInformation, isRuntimeInformationRequest } from './runtime-info';
 import { isProblem, parseTarget } from './request-target';
 import type { RequestTarget } from './request-target';
 import { selfSignedCertificate } from './tls';
-import { safeDebug, statusText } from './tracking';
+import { endpointNotFound } from './reason-phrases';
+import { printable, safeDebug, statusText } from './tracking';
 
 export type { RelayActivity } from './activity';
 export type { HybridConnectionStats, RelayEmulatorStats } from './stats';
@@ -127,7 +129,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', entra, (activity) => {
       if (this.listenerCount('activity') > 0) this.emit('activity', activity);
     });
-    this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent));
+    this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent), [options.host, options.namespace]);
     this.ctx.onActivity = () => this.dashboard.notify();
     const serverOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -182,7 +184,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
    */
   connectionString(ruleName?: string): string {
     const rule = ruleName === undefined ? this.options.rules[0] : this.options.rules.find((r) => r.name === ruleName);
-    if (!rule) throw new TypeError(`No namespace rule named "${String(ruleName)}"`);
+    if (!rule) throw argumentError(`No namespace rule named "${printable(String(ruleName), 64)}"`);
     const base = `Endpoint=sb://${this.displayHost()}:${this.boundPort}/;SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.key}`;
     return this.tlsMaterial ? base : `${base};UseDevelopmentEmulator=true`;
   }
@@ -220,11 +222,11 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
    */
   createTokenCredential(options: CreateTokenCredentialOptions): EmulatorTokenCredential {
     if (typeof options !== 'object' || options === null || typeof options.principal !== 'string' || !options.principal) {
-      throw new TypeError('createTokenCredential needs { principal } (an object id)');
+      throw argumentError('createTokenCredential needs { principal } (an object id)');
     }
     const { principal } = options;
     const lifetime = options.lifetimeSeconds ?? 3600;
-    if (typeof lifetime !== 'number' || !Number.isFinite(lifetime) || lifetime <= 0) throw new TypeError('lifetimeSeconds must be a positive number');
+    if (typeof lifetime !== 'number' || !Number.isFinite(lifetime) || lifetime <= 0) throw argumentError('createTokenCredential: lifetimeSeconds must be a positive number');
     const added = checkRoleAssignments((options.roles ?? []).map((r) => ({ ...r, principal })));
     this.entra.assignments.push(...added);
     const entra = this.entra;
@@ -257,9 +259,11 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     for (const listener of [...entity.listeners]) listener.close(CLOSE_ENTITY_GONE, 'The hybrid connection was deleted');
     for (const relay of [...entity.relays]) relay.shutdown(CLOSE_ENTITY_GONE, 'The hybrid connection was deleted');
     for (const sender of this.ctx.rendezvous.drain(entity)) {
-      writeFailure(sender.socket, 404, statusText('EntityNotFound: the hybrid connection was deleted', sender.id, sender.hostname, entity.path));
+      writeFailure(sender.socket, 404, statusText(endpointNotFound('EntityNotFound', `the hybrid connection "${entity.path}" was deleted`), sender.id, sender.hostname, entity.path));
     }
-    for (const exchange of this.ctx.http.all()) if (exchange.entity === entity) exchange.fail(404, 'EntityNotFound: the hybrid connection was deleted');
+    for (const exchange of this.ctx.http.all()) {
+      if (exchange.entity === entity) exchange.fail(404, endpointNotFound('EntityNotFound', `the hybrid connection "${entity.path}" was deleted`));
+    }
     return true;
   }
 
@@ -355,14 +359,14 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   }
 
   /** Where a request is going, or undefined when it was answered (refused) here. */
-  private target(req: http.IncomingMessage, prefix: RegExp | undefined, refuse: (status: number, what: string, t: { trackingId: string; hostname: string }) => void): RequestTarget | undefined {
+  private target(req: http.IncomingMessage, prefix: RegExp | undefined, refuse: (status: number, what: string, t: { trackingId: string; hostname: string; rawPath: string }) => void): RequestTarget | undefined {
     const target = parseTarget(req, prefix, `${this.displayHost()}:${this.boundPort}`);
     if (isProblem(target)) {
       refuse(target.status, target.what, target);
       return undefined;
     }
     if (this.options.namespace && target.hostname !== this.options.namespace) {
-      refuse(404, `NamespaceNotFound: this relay answers as ${this.options.namespace}`, target);
+      refuse(404, endpointNotFound('NamespaceNotFound', `this relay answers as ${this.options.namespace}, not ${target.hostname} ("${target.rawPath.slice(0, 200)}")`), target);
       return undefined;
     }
     return target;
@@ -383,9 +387,10 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> | undefined {
-    const target = this.target(req, /^\$hc\//i, (status, what, t) => this.ctx.refuse(socket, status, what, t, ''));
+    const target = this.target(req, /^\$hc\//i, (status, what, t) => this.ctx.refuse(socket, status, what, t, t.rawPath));
     if (!target) return undefined;
-    const action = target.query.get(PARAM_ACTION);
+    // No action at all is a sender, as the service has it; an empty or unknown one is refused.
+    const action = target.query.get(PARAM_ACTION) ?? ACTION_CONNECT;
     switch (action) {
       case ACTION_LISTEN:
         return handleListen(this.ctx, this.wss, req, socket, head, target);
@@ -403,7 +408,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
         this.ctx.refuse(
           socket,
           400,
-          action ? `BadRequest: unknown sb-hc-action "${action.slice(0, 32)}"` : 'BadRequest: sb-hc-action is missing',
+          `BadRequest: unknown sb-hc-action "${action.slice(0, 32)}"`,
           target,
           target.rawPath,
         );
@@ -430,8 +435,9 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
 
   private onHttpRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {
     const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET') {
-      // The emulator's own pages: the dashboard for browsers, runtime information as JSON.
+    if (req.method === 'GET' && isDashboardPath(path)) {
+      // The emulator's own pages: the dashboard for browsers, runtime information as JSON; for its own host names only (DNS rebinding).
+      if (!this.dashboard.answersHost(req)) return void this.dashboard.refuseHost(req, res);
       if (path === '/' && wantsPage(req)) return void this.dashboard.page(res);
       if (path === '/$dashboard.js') return void this.dashboard.script(res);
       if (path === '/$events') return void this.dashboard.events(req, res);
@@ -442,9 +448,9 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
         return undefined;
       }
     }
-    const refuse = (status: number, what: string, t: { trackingId: string; hostname: string }, where = '') => {
+    const refuse = (status: number, what: string, t: { trackingId: string; hostname: string; rawPath: string }, where = t.rawPath) => {
       this.ctx.noteRefusal(status, what, t.trackingId, where);
-      res.writeHead(status, statusText(what, t.trackingId, t.hostname, where), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
+      res.writeHead(status, statusText(what, t.trackingId, t.hostname, where), { 'Content-Type': 'text/plain; charset=utf-8', Via: viaEntry(t.hostname || this.displayHost()) });
       res.end(`${what}\n`);
       req.resume();
     };

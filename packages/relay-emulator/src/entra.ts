@@ -1,11 +1,11 @@
 /**
  * Microsoft Entra ID tokens, as the service checks them (PROTOCOL.md,
  * "Microsoft Entra ID (keyless) tokens"): a JWT for the audience
- * `https://relay.azure.net` (with or without a trailing slash), within its
- * `exp`/`nbf` (five minutes of clock skew), whose principal (`oid`) holds a
- * role on the namespace or the hybrid connection (or what lies above it):
- * Azure Relay Owner (everything), Azure Relay Listener (listen), Azure
- * Relay Sender (send).
+ * `https://relay.azure.net` (with or without a trailing slash), before its
+ * `exp`, after its `nbf` (five minutes of clock skew there), whose
+ * principal (`oid`) holds a role on the namespace or the hybrid connection
+ * (or what lies above it): Azure Relay Owner (everything), Azure Relay
+ * Listener (listen), Azure Relay Sender (send).
  *
  * The emulator signs tokens with its own key (made at start) for
  * `createTokenCredential`. With `entraTokens: 'unverified'` it also takes
@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AccessRight } from 'hyco-websocket/protocol';
-import type { AuthResult } from './auth';
+import type { AuthResult, RelayRole, RoleAssignment } from './types';
 // jose is an ES module: its types are taken as such; the code is loaded with import().
 import type * as JoseModule from 'jose' with { 'resolution-mode': 'import' };
 import type { JWTPayload } from 'jose' with { 'resolution-mode': 'import' };
@@ -25,19 +25,21 @@ import type { JWTPayload } from 'jose' with { 'resolution-mode': 'import' };
 export const RELAY_AUDIENCE = 'https://relay.azure.net';
 /** The scope a TokenCredential is asked for. */
 export const RELAY_SCOPE = `${RELAY_AUDIENCE}/.default`;
-/** Clock skew allowed on exp and nbf, seconds. */
+/**
+ * Clock skew allowed on `nbf` (and `iat`), seconds: a token minted by an
+ * issuer whose clock runs ahead is taken.
+ *
+ * Not on `exp`: a control channel lives until its token expires and is then
+ * closed with 1008, so a token already past its `exp` would open a channel
+ * only to have it closed at once. Such a token is refused up front (401
+ * ExpiredToken), on every action and in `renewToken`, as an expired SAS
+ * token is; a channel lives exactly until `exp`. Clients renew well before
+ * `exp` (the Azure SDKs minutes ahead), so only a token that is really spent
+ * meets this.
+ */
 const CLOCK_SKEW_SECONDS = 300;
 
-/** The Azure built-in roles for Relay data access. */
-export type RelayRole = 'Azure Relay Owner' | 'Azure Relay Listener' | 'Azure Relay Sender';
-
-/** A role given to a principal (an Entra object id), on the namespace (no scope) or a hybrid connection path. */
-export interface RoleAssignment {
-  principal: string;
-  role: RelayRole;
-  /** A hybrid connection path; the assignment covers it and what lies under it. Omitted: the whole namespace. */
-  scope?: string;
-}
+export type { RelayRole, RoleAssignment } from './types';
 
 const RIGHTS: Record<RelayRole, AccessRight[]> = {
   'Azure Relay Owner': ['Listen', 'Send', 'Manage'],
@@ -139,12 +141,13 @@ export class EntraAuthority {
         if (!audiences.some((a) => a === RELAY_AUDIENCE || a === `${RELAY_AUDIENCE}/`)) {
           return { ok: false, status: 401, reason: `InvalidAudience: the token is not for ${RELAY_AUDIENCE}` };
         }
-        if (typeof payload.exp !== 'number' || payload.exp + CLOCK_SKEW_SECONDS <= now) return { ok: false, status: 401, reason: 'ExpiredToken: the token has expired' };
         if (typeof payload.nbf === 'number' && payload.nbf - CLOCK_SKEW_SECONDS > now) return { ok: false, status: 401, reason: 'InvalidToken: the token is not valid yet' };
       }
     } catch (err) {
       return { ok: false, status: 401, reason: failureReason(err) };
     }
+    // jose allowed the skew on exp as well: see CLOCK_SKEW_SECONDS for why an expired token is refused.
+    if (typeof payload.exp !== 'number' || payload.exp <= Math.floor(Date.now() / 1000)) return { ok: false, status: 401, reason: 'ExpiredToken: the token has expired' };
     const principal = typeof payload.oid === 'string' ? payload.oid : undefined;
     if (!principal) return { ok: false, status: 401, reason: 'InvalidToken: the token names no principal (oid)' };
     if (!this.grants(principal, path, right)) {

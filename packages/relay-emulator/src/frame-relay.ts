@@ -12,6 +12,16 @@
  * partway through a frame (that would complete the frame with the relay's
  * bytes and forge a message): such a socket is cut instead, and its peer
  * sees an abnormal closure.
+ *
+ * Closing, as the service does it (PROTOCOL.md, "What the .NET client
+ * relies on"): a close frame is passed on like any frame and is a FIN for
+ * its direction only, the other direction stays open until its own close
+ * comes back (a half-close, which azbridge relies on). A peer whose TCP
+ * connection ends without a close frame has vanished: the other peer's
+ * connection is ended without one too (it sees an abnormal end, never a
+ * clean close the relay made up). A peer that is sent a close and then
+ * neither answers nor sends anything for `CLOSE_ANSWER_MS` is given up on:
+ * the side that closed gets the relay's 1001 and both are ended.
  */
 import type { Duplex } from 'node:stream';
 import { CLOSE_GOING_AWAY, FrameParser, OP_CLOSE, ProtocolViolation, closeFrame, serverFrameHeader } from './frames';
@@ -25,6 +35,13 @@ const SMALL_FRAME = 1024;
 
 /** How long a peer has to finish closing before its socket is destroyed, ms. */
 const CLOSE_GRACE_MS = 5000;
+
+/**
+ * How long the peer a close frame was passed to may stay silent without
+ * answering it, ms. Every byte it sends starts the wait again, so a
+ * half-closed connection that still carries data lives on.
+ */
+export const CLOSE_ANSWER_MS = 30_000;
 
 type Side = 'sender' | 'listener';
 
@@ -125,6 +142,8 @@ export class FrameRelay {
   private readonly toSender: Direction;
   private open = 2;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** Runs while a close went one way and its answer has not come back. */
+  private answerTimer: NodeJS.Timeout | undefined;
   private ended = false;
 
   constructor(
@@ -182,6 +201,8 @@ export class FrameRelay {
 
   private onData(from: Duplex, direction: Direction, chunk: Buffer): void {
     const to = from === this.sender ? this.listener : this.sender;
+    // The peer a close was passed to is not silent: its answer may take as long as its data does.
+    this.answerTimer?.refresh();
     if (to.destroyed || !to.writable || direction.sealed) return;
     try {
       to.cork();
@@ -208,6 +229,19 @@ export class FrameRelay {
     if (to.writableNeedDrain) from.pause();
     // Both directions have carried a whole close frame: the closing handshake is complete.
     if (this.toListener.closed && this.toSender.closed) this.endBoth();
+    else if (direction.closed) this.awaitAnswer(from);
+  }
+
+  /** A close went from `closer` to its peer: the peer has CLOSE_ANSWER_MS of silence to answer it. */
+  private awaitAnswer(closer: Duplex): void {
+    if (this.answerTimer || this.ended) return;
+    this.answerTimer = setTimeout(() => {
+      debug('relayed connection %s: no answer to a close in %d ms', this.info.id, CLOSE_ANSWER_MS);
+      const towardsCloser = closer === this.sender ? this.toSender : this.toListener;
+      const peer = closer === this.sender ? this.listener : this.sender;
+      this.closeSide(closer, towardsCloser, CLOSE_GOING_AWAY, 'The peer did not answer the close');
+      this.closeSide(peer, closer === this.sender ? this.toListener : this.toSender, CLOSE_GOING_AWAY, 'The peer did not answer the close');
+    }, CLOSE_ANSWER_MS);
   }
 
   /**
@@ -235,13 +269,23 @@ export class FrameRelay {
     if (this.ended) return;
     const other = from === this.sender ? this.listener : this.sender;
     const towardsOther = from === this.sender ? this.toListener : this.toSender;
-    this.closeSide(other, towardsOther, CLOSE_GOING_AWAY, 'The peer disconnected');
+    if (!other.destroyed) {
+      // After its close frame, the end of `from`'s TCP connection is the end of a closed direction: `other`
+      // has its close. Without one, `from` vanished: so does `other`'s connection, with no close frame from
+      // the relay (what was relayed before goes out first, then the TCP end).
+      towardsOther.sealed = true;
+      endOnce(other);
+      this.armGrace();
+    }
     if (!from.destroyed) endOnce(from);
   }
 
   private endBoth(): void {
     if (this.ended) return;
     this.ended = true;
+    // The close was answered.
+    if (this.answerTimer) clearTimeout(this.answerTimer);
+    this.answerTimer = undefined;
     endOnce(this.sender);
     endOnce(this.listener);
     this.armGrace();
@@ -257,7 +301,8 @@ export class FrameRelay {
 
   private finish(): void {
     if (this.graceTimer) clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
+    if (this.answerTimer) clearTimeout(this.answerTimer);
+    this.graceTimer = this.answerTimer = undefined;
     this.events.onClosed(this);
   }
 }

@@ -8,7 +8,6 @@
 import type { IncomingMessage } from 'node:http';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { PARAM_TOKEN } from 'hyco-websocket/protocol';
-import type { ListenerChoice } from './hybrid-connection';
 import { printable } from './tracking';
 
 /** Where the relay found the sender's token. */
@@ -64,6 +63,16 @@ export function connectHeaders(req: IncomingMessage, consumedAuthorization: bool
   return joinHeaders(req.rawHeaders, (lower) => RELAY_HEADERS.has(lower) || (consumedAuthorization && lower === 'authorization'));
 }
 
+/**
+ * A sender's choice among listeners (PROTOCOL.md, "Choosing a listener"):
+ * the tracking ids in its `Microsoft-Relay-AllowedListeners` and
+ * `Microsoft-Relay-DisallowedListeners` headers, lower-cased.
+ */
+export interface ListenerChoice {
+  allowed: Set<string> | undefined;
+  disallowed: Set<string>;
+}
+
 /** The relay's own request headers: its token and a sender's choice of listeners. They never reach a listener. */
 const RELAY_HEADERS = new Set(['servicebusauthorization', 'microsoft-relay-allowedlisteners', 'microsoft-relay-disallowedlisteners']);
 
@@ -89,14 +98,25 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'microsoft-relay-allowedlisteners', 'microsoft-relay-disallowedlisteners',
 ]);
 
-/** An HTTP sender's headers for the listener, with the relay added to `Via`. */
-export function httpRequestHeaders(req: IncomingMessage, consumedAuthorization: boolean, relayHost: string): Record<string, string> {
-  const headers = joinHeaders(req.rawHeaders, (lower) => DROPPED_REQUEST_HEADERS.has(lower) || (consumedAuthorization && lower === 'authorization'));
+/**
+ * The relay's `Via` entry (RFC 9110 section 7.6.3): the host name the
+ * sender addressed (the namespace's), as the service names itself there.
+ */
+export function viaEntry(relayHost: string): string {
+  return `1.1 ${relayHost}`;
+}
+
+/** `headers` with the relay added to `Via` (after any entries already there). */
+function addVia(headers: Record<string, string>, relayHost: string): Record<string, string> {
   const viaKey = Object.keys(headers).find((k) => k.toLowerCase() === 'via');
-  const via = `1.1 ${relayHost}`;
-  if (viaKey) headers[viaKey] += `, ${via}`;
-  else headers.Via = via;
+  if (viaKey) headers[viaKey] += `, ${viaEntry(relayHost)}`;
+  else headers.Via = viaEntry(relayHost);
   return headers;
+}
+
+/** An HTTP sender's headers for the listener, with the relay (as `relayHost`) added to `Via`. */
+export function httpRequestHeaders(req: IncomingMessage, consumedAuthorization: boolean, relayHost: string): Record<string, string> {
+  return addVia(joinHeaders(req.rawHeaders, (lower) => DROPPED_REQUEST_HEADERS.has(lower) || (consumedAuthorization && lower === 'authorization')), relayHost);
 }
 
 /** Response headers the relay does not pass on (hop by hop). */
@@ -111,13 +131,13 @@ export interface CheckedResponseHeaders {
 /**
  * A listener's response headers, checked as Node's HTTP server checks them
  * (`validateHeaderName` / `validateHeaderValue`), less hop-by-hop ones, with
- * the relay added to `Via`. Returns a description of the first header that
- * cannot be sent (printable, never the whole value) instead.
+ * the relay (as `relayHost`) added to `Via`. Returns a description of the
+ * first header that cannot be sent (printable, never the whole value)
+ * instead.
  */
-export function checkResponseHeaders(responseHeaders: Record<string, string> | undefined): CheckedResponseHeaders | string {
+export function checkResponseHeaders(responseHeaders: Record<string, string> | undefined, relayHost: string): CheckedResponseHeaders | string {
   const headers: Record<string, string> = {};
   let contentLength: number | undefined;
-  let viaKey: string | undefined;
   for (const [name, value] of Object.entries(responseHeaders ?? {})) {
     try {
       validateHeaderName(name);
@@ -131,12 +151,9 @@ export function checkResponseHeaders(responseHeaders: Record<string, string> | u
       if (!/^\d{1,15}$/.test(value.trim())) return 'the response header "Content-Length" is not a length';
       contentLength = Number(value.trim());
     }
-    if (lower === 'via') viaKey = name;
     headers[name] = value;
   }
-  if (viaKey) headers[viaKey] += ', 1.1 hyco-relay-emulator';
-  else headers.Via = '1.1 hyco-relay-emulator';
-  return { headers, contentLength };
+  return { headers: addVia(headers, relayHost), contentLength };
 }
 
 /** `path` and `query` joined with `?` when there is a query. */

@@ -10,8 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ResponseMessage } from 'hyco-websocket/protocol';
-import { checkResponseHeaders } from './headers';
-import type { HybridConnection } from './hybrid-connection';
+import { checkResponseHeaders, viaEntry } from './headers';
 import { safeDebug, sanitizeReason } from './tracking';
 
 const debug = safeDebug('hyco-relay-emulator:http');
@@ -22,6 +21,15 @@ export interface RequestFields {
   requestTarget: string;
   requestHeaders: Record<string, string>;
   remoteEndpoint: { address: string; port: number };
+}
+
+/**
+ * A hybrid connection as the files below it (the HTTP exchange, the
+ * control channel) know it: by its path. The `HybridConnection` itself
+ * sits above them (it holds control channels), so they never import it.
+ */
+export interface EntityRef {
+  readonly path: string;
 }
 
 /** Who is serving an exchange: told when it fails or its client leaves. */
@@ -50,10 +58,12 @@ export class HttpExchange {
   private readonly owners = new Set<ExchangeOwner>();
 
   constructor(
-    readonly entity: HybridConnection,
+    readonly entity: EntityRef,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly message: RequestFields,
+    /** The host name the sender addressed: the relay names itself so in `Via`. */
+    private readonly relayHost: string,
     private readonly onDone: (exchange: HttpExchange) => void,
   ) {
     res.on('close', () => {
@@ -91,7 +101,7 @@ export class HttpExchange {
   respond(response: ResponseMessage['response']): string | undefined {
     if (this.state !== 'waiting') return undefined;
     let problem: string | undefined;
-    const checked = checkResponseHeaders(response.responseHeaders);
+    const checked = checkResponseHeaders(response.responseHeaders, this.relayHost);
     if (response.statusCode < 200) problem = `the status ${response.statusCode} is interim (1xx), not a final response`;
     else if (typeof checked === 'string') problem = checked;
     if (problem !== undefined || typeof checked === 'string') {
@@ -149,7 +159,7 @@ export class HttpExchange {
       return;
     }
     this.settle();
-    this.res.writeHead(status, sanitizeReason(text), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
+    this.res.writeHead(status, sanitizeReason(text), { 'Content-Type': 'text/plain; charset=utf-8', Via: viaEntry(this.relayHost) });
     this.res.end(`${text}\n`);
   }
 

@@ -7,10 +7,12 @@
  * rendezvous the listener opens (see http-rendezvous.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ACTION_REQUEST, MAX_CONTROL_CHANNEL_BODY, PARAM_ACTION, PARAM_ID, stripRelayQuery } from 'hyco-websocket/protocol';
+import { ACTION_REQUEST, MAX_CONTROL_CHANNEL_BODY, PARAM_ACTION, PARAM_ID } from 'hyco-websocket/protocol';
 import type { RelayContext } from './context';
-import { consumesAuthorization, httpRequestHeaders, listenerChoice, withQuery } from './headers';
+import { consumesAuthorization, httpRequestHeaders, listenerChoice, viaEntry, withQuery } from './headers';
 import { HttpExchange } from './http-exchange';
+import { passedQuery } from './query';
+import { createItHint, endpointNotFound, noAllowedListener } from './reason-phrases';
 import { PARAM_RENDEZVOUS } from './rendezvous';
 import type { RequestTarget } from './request-target';
 import { safeDebug, statusText } from './tracking';
@@ -21,13 +23,13 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
   const { hostname, rawPath, trackingId } = target;
   const fail = (status: number, what: string, path: string) => {
     ctx.noteRefusal(status, what, trackingId, path);
-    res.writeHead(status, statusText(what, trackingId, hostname, path), { 'Content-Type': 'text/plain; charset=utf-8', Via: '1.1 hyco-relay-emulator' });
+    res.writeHead(status, statusText(what, trackingId, hostname, path), { 'Content-Type': 'text/plain; charset=utf-8', Via: viaEntry(hostname) });
     res.end(`${what}\n`);
     req.resume();
   };
   const resolved = rawPath.replace(/\/+$/, '') ? ctx.namespace.resolve(rawPath) : undefined;
   if (!resolved) {
-    fail(404, `EntityNotFound: no hybrid connection for "${rawPath}"`, rawPath);
+    fail(404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}"; ${createItHint(ctx.options.autoCreate)}`), rawPath);
     return;
   }
   const { entity } = resolved;
@@ -42,13 +44,13 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
     consumed = consumesAuthorization(auth.credential, true);
   }
   if (!ctx.namespace.has(entity)) {
-    fail(404, `EntityNotFound: no hybrid connection for "${rawPath}"`, rawPath);
+    fail(404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}" (it was deleted)`), rawPath);
     return;
   }
   const choice = listenerChoice(req);
   const listener = entity.pickListener(choice);
   if (!listener && choice && entity.listenerCount > 0) {
-    fail(404, `EndpointNotFound: none of the listeners the sender allowed is online for "${entity.path}"`, entity.path);
+    fail(404, noAllowedListener(entity.path), entity.path);
     return;
   }
   if (!listener) {
@@ -62,10 +64,11 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
     {
       method: req.method ?? 'GET',
       // The path and query exactly as sent, less the relay's parameters.
-      requestTarget: withQuery(target.pathname, stripRelayQuery(target.rawQuery)),
+      requestTarget: withQuery(target.pathname, passedQuery(target.rawQuery)),
       requestHeaders: httpRequestHeaders(req, consumed, hostname),
       remoteEndpoint: { address: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
     },
+    hostname,
     (e) => ctx.http.forget(e),
   );
   ctx.http.add(exchange);

@@ -2,16 +2,7 @@
 import type { SharedAccessRule } from './options';
 import type { ControlChannel } from './control-channel';
 import type { FrameRelay } from './frame-relay';
-
-/**
- * A sender's choice among listeners (PROTOCOL.md, "Choosing a listener"):
- * the tracking ids in its `Microsoft-Relay-AllowedListeners` and
- * `Microsoft-Relay-DisallowedListeners` headers, lower-cased.
- */
-export interface ListenerChoice {
-  allowed: Set<string> | undefined;
-  disallowed: Set<string>;
-}
+import type { ListenerChoice } from './headers';
 
 export class HybridConnection {
   readonly listeners = new Set<ControlChannel>();

@@ -11,6 +11,7 @@ import type { RelayContext } from './context';
 import { CLOSE_ENTITY_GONE, ControlChannel } from './control-channel';
 import { upgradeProblem } from './handshake';
 import { checkPath } from './options';
+import { createItHint, endpointNotFound } from './reason-phrases';
 import type { RequestTarget } from './request-target';
 import { safeDebug } from './tracking';
 
@@ -24,13 +25,13 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
   let path: string;
   if (existing) path = existing.path;
   else if (!ctx.options.autoCreate) {
-    ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection "${rawPath}"`, target, rawPath);
+    ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}"; ${createItHint(false)}`), target, rawPath);
     return;
   } else {
     try {
       path = decodeURIComponent(rawPath.replace(/\/+$/, ''));
     } catch {
-      ctx.refuse(socket, 404, `EntityNotFound: "${rawPath}" is not a valid hybrid connection path`, target, rawPath);
+      ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `"${rawPath}" is not a valid hybrid connection path`), target, rawPath);
       return;
     }
   }
@@ -44,13 +45,13 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
   if (!existing) {
     if (resolved) {
       // Creating it would take the senders of paths under it away from an existing hybrid connection.
-      ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection "${rawPath}" (autoCreate does not create one inside "${resolved.entity.path}")`, target, rawPath);
+      ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `no hybrid connection "${rawPath}" (autoCreate does not create one inside "${resolved.entity.path}")`), target, rawPath);
       return;
     }
     try {
       path = checkPath(path);
     } catch {
-      ctx.refuse(socket, 404, `EntityNotFound: "${rawPath}" is not a valid hybrid connection path`, target, rawPath);
+      ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `"${rawPath}" is not a valid hybrid connection path`), target, rawPath);
       return;
     }
   }
@@ -64,7 +65,7 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
     entity = ctx.namespace.get(path) ?? ctx.namespace.add({ path, requiresClientAuthorization: true });
     debug('auto-created hybrid connection %s', entity.path);
   } else if (!ctx.namespace.has(entity)) {
-    ctx.refuse(socket, 404, `EntityNotFound: no hybrid connection "${path}"`, target, path);
+    ctx.refuse(socket, 404, endpointNotFound('EntityNotFound', `no hybrid connection "${path}" (it was deleted)`), target, path);
     return;
   }
   const max = ctx.options.maxListenersPerHybridConnection;

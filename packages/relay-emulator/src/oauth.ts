@@ -20,18 +20,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EntraAuthority } from './entra';
-import type { ResolvedOptions } from './options';
 import { RELAY_AUDIENCE, RELAY_SCOPE } from './entra';
 import { safeDebug } from './tracking';
+import type { ApplicationRegistration, ResolvedManagedIdentity, ResolvedUserAssignedIdentity } from './types';
+
+export type { ApplicationRegistration } from './types';
 
 const debug = safeDebug('hyco-relay-emulator:oauth');
-
-/** An app registration: a client id and secret, and the object id its tokens carry (default: the client id). */
-export interface ApplicationRegistration {
-  clientId: string;
-  clientSecret: string;
-  objectId?: string;
-}
 
 /** Lifetime of the tokens the endpoint issues, seconds. */
 const TOKEN_LIFETIME = 3600;
@@ -99,11 +94,16 @@ export async function handleOAuth(req: IncomingMessage, res: ServerResponse, pat
   }
   let clientId = form.get('client_id') ?? '';
   let clientSecret = form.get('client_secret') ?? '';
-  const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
+  const authorization = req.headers.authorization;
+  const basic = authorization === undefined ? undefined : /^Basic(?:\s+(.*))?$/is.exec(authorization.trim());
   if (basic) {
-    const [id, secret] = Buffer.from(basic[1], 'base64').toString('utf8').split(':');
-    clientId = decodeURIComponent(id ?? '');
-    clientSecret = decodeURIComponent(secret ?? '');
+    const credentials = basicCredentials(basic[1] ?? '');
+    if (!credentials) {
+      debug('token request refused: malformed Basic credentials');
+      json(res, 401, { error: 'invalid_client', error_description: 'Malformed Basic credentials: expected base64 of form-urlencoded client_id ":" client_secret (RFC 6749, section 2.3.1)' });
+      return;
+    }
+    ({ clientId, clientSecret } = credentials);
   }
   if (form.get('grant_type') !== 'client_credentials') {
     json(res, 400, { error: 'unsupported_grant_type', error_description: 'This emulator issues tokens for the client credentials grant only' });
@@ -125,6 +125,35 @@ export async function handleOAuth(req: IncomingMessage, res: ServerResponse, pat
   json(res, 200, { token_type: 'Bearer', expires_in: TOKEN_LIFETIME, ext_expires_in: TOKEN_LIFETIME, access_token: token });
 }
 
+/** `application/x-www-form-urlencoded` decoding of one value (`+` is a space); undefined for a bad `%` escape or bad UTF-8. */
+function formDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `client_secret_basic` credentials (RFC 6749, section 2.3.1): the client id
+ * and secret are each form-urlencoded, joined with `:` and sent as HTTP Basic
+ * credentials. The split is at the first colon (an encoded id has none; a
+ * secret may, from clients that do not encode it), then each part is
+ * decoded. Undefined when the credentials are not that: the caller answers
+ * 401 invalid_client.
+ */
+function basicCredentials(encoded: string): { clientId: string; clientSecret: string } | undefined {
+  const base64 = encoded.trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) return undefined;
+  const text = Buffer.from(base64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon === -1) return undefined;
+  const clientId = formDecode(text.slice(0, colon));
+  const clientSecret = formDecode(text.slice(colon + 1));
+  if (clientId === undefined || clientSecret === undefined) return undefined;
+  return { clientId, clientSecret };
+}
+
 function readForm(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let body = '';
@@ -144,11 +173,51 @@ function readForm(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** An identity assigned to the app: its client id (`appid`), principal id (`oid`) and resource id. */
+type AssignedIdentity = ResolvedUserAssignedIdentity;
+
+/**
+ * The query parameters that name a user-assigned identity, and what each
+ * is matched with: App Service (2019-08-01) takes `client_id`,
+ * `principal_id` and `mi_res_id`; `object_id` (IMDS's name for the
+ * principal id) is taken as `principal_id`.
+ */
+const IDENTITY_SELECTORS: readonly (readonly [string, (identity: AssignedIdentity, value: string) => boolean])[] = [
+  ['client_id', (a, v) => a.clientId === v],
+  ['principal_id', (a, v) => a.principalId === v],
+  ['object_id', (a, v) => a.principalId === v],
+  // Azure resource ids are case-insensitive.
+  ['mi_res_id', (a, v) => a.resourceId !== undefined && a.resourceId.toLowerCase() === v.toLowerCase()],
+];
+
+/**
+ * The identity a request asks for: the system-assigned one when it names
+ * none; else the one assigned identity that every parameter it gives
+ * names. Undefined when there is no such identity: it is not assigned to
+ * the app, and App Service gives no token for it.
+ */
+function requestedIdentity(query: URLSearchParams, identity: ResolvedManagedIdentity): AssignedIdentity | undefined {
+  const system: AssignedIdentity = { clientId: identity.principal, principalId: identity.principal };
+  const assigned: AssignedIdentity[] = [system, ...identity.userAssigned];
+  let chosen: AssignedIdentity | undefined;
+  for (const [name, matches] of IDENTITY_SELECTORS) {
+    for (const value of query.getAll(name)) {
+      if (!value) continue;
+      const found = assigned.find((a) => matches(a, value));
+      if (!found || (chosen && chosen !== found)) return undefined;
+      chosen = found;
+    }
+  }
+  return chosen ?? system;
+}
+
 /**
  * The App Service managed identity endpoint: a GET with the secret header,
  * the API version and the resource; a token for the system-assigned
- * identity, or for the user-assigned one named by `client_id`, `object_id`
- * or `principal_id`. Errors are JSON, as the service gives them.
+ * identity, or for a user-assigned one of `identity.userAssigned` named by
+ * `client_id`, `principal_id` (`object_id`) or `mi_res_id`. Any other
+ * identity is refused with 400, as App Service refuses an identity that is
+ * not assigned to the app. Errors are JSON, as the service gives them.
  */
 export async function handleManagedIdentity(
   req: IncomingMessage,
@@ -156,7 +225,7 @@ export async function handleManagedIdentity(
   query: URLSearchParams,
   secret: string,
   entra: EntraAuthority,
-  identity: ResolvedOptions['managedIdentity'],
+  identity: ResolvedManagedIdentity | undefined,
 ): Promise<void> {
   req.resume();
   const fail = (status: number, error: string, description: string) => json(res, status, { error: { code: error, message: description } });
@@ -172,9 +241,16 @@ export async function handleManagedIdentity(
   if (resource !== RELAY_AUDIENCE && resource !== `${RELAY_AUDIENCE}/`) {
     return fail(400, 'invalid_resource', `This emulator issues tokens for ${RELAY_AUDIENCE} only, not "${resource.slice(0, 100)}"`);
   }
-  const userAssigned = query.get('client_id') ?? query.get('object_id') ?? query.get('principal_id') ?? query.get('mi_res_id');
-  const principal = userAssigned || identity.principal;
-  const { token, expiry } = await entra.sign(principal, identity.lifetimeSeconds, { appid: principal, idtyp: 'app' });
+  const chosen = requestedIdentity(query, identity);
+  if (!chosen) {
+    debug('managed identity token refused: the identity asked for is not assigned');
+    return fail(
+      400,
+      'IdentityNotFound',
+      'No User Assigned or Delegated Managed Identity found for specified ClientId/ResourceId/PrincipalId: the identity asked for is not assigned to this app (the emulator serves its system-assigned identity and those in managedIdentity.userAssigned)',
+    );
+  }
+  const { token, expiry } = await entra.sign(chosen.principalId, identity.lifetimeSeconds, { appid: chosen.clientId, idtyp: 'app' });
   debug('managed identity token issued');
-  json(res, 200, { access_token: token, expires_on: String(expiry), resource, token_type: 'Bearer', client_id: principal });
+  json(res, 200, { access_token: token, expires_on: String(expiry), resource, token_type: 'Bearer', client_id: chosen.clientId });
 }

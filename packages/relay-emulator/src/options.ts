@@ -1,17 +1,19 @@
 /** Options of the emulator, their defaults and their checks. */
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { AccessRight } from 'hyco-websocket/protocol';
 import { HTTP_RESPONSE_TIMEOUT_MS, MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS, isLoopbackHost } from 'hyco-websocket/protocol';
 import { relayRole } from './entra';
-import type { RoleAssignment } from './entra';
-import type { ApplicationRegistration } from './oauth';
+import type {
+  ApplicationRegistration,
+  ManagedIdentityOptions,
+  ResolvedManagedIdentity,
+  ResolvedUserAssignedIdentity,
+  RoleAssignment,
+  SharedAccessRule,
+} from './types';
 
-/** A shared access rule: a named key granting rights. */
-export interface SharedAccessRule {
-  name: string;
-  key: string;
-  rights: AccessRight[];
-}
+export type { ManagedIdentityOptions, SharedAccessRule, UserAssignedIdentity } from './types';
 
 /** A hybrid connection to create at start. */
 export interface HybridConnectionOptions {
@@ -79,18 +81,13 @@ export interface RelayEmulatorOptions {
    * gives `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`), so that
    * `ManagedIdentityCredential` and `DefaultAzureCredential` get tokens
    * from it unchanged. `principal` is the object id its tokens carry (give
-   * it roles in `roleAssignments`); a user-assigned identity asked for by
-   * `client_id`, `object_id` or `principal_id` gets tokens for that id.
+   * it roles in `roleAssignments`). As on App Service, the endpoint serves
+   * only the identities assigned to the app: the system-assigned one, and
+   * those listed in `userAssigned` (`[{ clientId, principalId?,
+   * resourceId? }]`) when asked for by `client_id`, `principal_id`
+   * (`object_id`) or `mi_res_id`; any other is refused with 400.
    */
   managedIdentity?: ManagedIdentityOptions;
-}
-
-/** The emulator's managed identity. */
-export interface ManagedIdentityOptions {
-  /** Object id of the system-assigned identity. */
-  principal: string;
-  /** Each token's life, seconds. Default 3600. */
-  lifetimeSeconds?: number;
 }
 
 /** Options with every default filled in. */
@@ -111,16 +108,21 @@ export interface ResolvedOptions {
   roleAssignments: RoleAssignment[];
   entraTokens: 'emulator' | 'unverified';
   applications: ApplicationRegistration[];
-  managedIdentity: Required<ManagedIdentityOptions> | undefined;
+  managedIdentity: ResolvedManagedIdentity | undefined;
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
 const RIGHTS = new Set(['Listen', 'Send', 'Manage']);
 
-function optionError(message: string): TypeError {
-  const err = new TypeError(`Invalid RelayEmulator option: ${message}`) as TypeError & { code: string };
+/** A TypeError with the stable code of a bad argument, as the library's RelayArgumentError. */
+export function argumentError(message: string): TypeError {
+  const err = new TypeError(message) as TypeError & { code: string };
   err.code = 'ERR_HYCO_INVALID_ARGUMENT';
   return err;
+}
+
+function optionError(message: string): TypeError {
+  return argumentError(`Invalid RelayEmulator option: ${message}`);
 }
 
 /** A random key of 32 bytes, base64, like the ones Azure generates. */
@@ -164,12 +166,25 @@ function checkApplications(value: unknown): ApplicationRegistration[] {
   });
 }
 
-function checkManagedIdentity(value: ManagedIdentityOptions | undefined): Required<ManagedIdentityOptions> | undefined {
+function checkManagedIdentity(value: ManagedIdentityOptions | undefined): ResolvedManagedIdentity | undefined {
   if (value === undefined) return undefined;
   // Options come from JavaScript and JSON too: nothing about their shape is taken on trust.
   const principal: unknown = typeof value === 'object' && value !== null ? value.principal : undefined;
-  if (typeof principal !== 'string' || !principal) throw optionError('managedIdentity must be { principal, lifetimeSeconds? }');
-  return { principal, lifetimeSeconds: positiveInt(value.lifetimeSeconds, 'managedIdentity.lifetimeSeconds', 3600) };
+  if (typeof principal !== 'string' || !principal) throw optionError('managedIdentity must be { principal, lifetimeSeconds?, userAssigned? }');
+  const listed: unknown = value.userAssigned ?? [];
+  if (!Array.isArray(listed)) throw optionError('managedIdentity.userAssigned must be an array of { clientId, principalId?, resourceId? }');
+  const userAssigned = listed.map((entry: unknown, i): ResolvedUserAssignedIdentity => {
+    const u = (typeof entry === 'object' && entry !== null ? entry : {}) as Record<string, unknown>;
+    const where = `managedIdentity.userAssigned[${i}]`;
+    if (typeof u.clientId !== 'string' || !u.clientId) throw optionError(`${where} must be { clientId, principalId?, resourceId? }`);
+    for (const key of ['principalId', 'resourceId']) {
+      if (u[key] !== undefined && (typeof u[key] !== 'string' || !u[key])) throw optionError(`${where}.${key} must be a non-empty string`);
+    }
+    const out: ResolvedUserAssignedIdentity = { clientId: u.clientId, principalId: (u.principalId as string | undefined) ?? u.clientId };
+    if (u.resourceId !== undefined) out.resourceId = u.resourceId as string;
+    return out;
+  });
+  return { principal, lifetimeSeconds: positiveInt(value.lifetimeSeconds, 'managedIdentity.lifetimeSeconds', 3600), userAssigned };
 }
 
 /** Checks role assignments; role names as Azure spells them, or short (`Listener`). */
@@ -211,16 +226,32 @@ function positiveInt(value: unknown, name: string, fallback: number, allowZero =
   return value;
 }
 
+/** The longest a Node timer can wait, ms; a longer time would fire at once (or be refused by Node). */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/** A time option in ms: a whole number a timer can wait for. */
+function milliseconds(value: unknown, name: string, fallback: number, allowZero = false): number {
+  const ms = positiveInt(value, name, fallback, allowZero);
+  if (ms > MAX_TIMER_MS) throw optionError(`${name} must be at most ${MAX_TIMER_MS} ms (about 24 days)`);
+  return ms;
+}
+
 export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw optionError('options must be an object');
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || !host) throw optionError('host must be a non-empty string');
+  // An address or a host name to bind to; anything else would fail later, in name resolution, quoting itself.
+  if (isIP(host.replace(/^\[|\]$/g, '')) === 0 && !/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(host)) {
+    throw optionError('host must be an IP address or a host name to bind to (e.g. 127.0.0.1, ::1, localhost)');
+  }
   const port = positiveInt(options.port, 'port', 0, true);
   if (port > 65535) throw optionError('port must be at most 65535');
   const rules = options.rules === undefined
     ? [{ name: DEFAULT_RULE_NAME, key: generateKey(), rights: ['Listen', 'Send', 'Manage'] as AccessRight[] }]
     : checkRules(options.rules, 'rules');
-  const hybridConnections = (options.hybridConnections ?? []).map(checkHybridConnection);
+  const listed: unknown = options.hybridConnections ?? [];
+  if (!Array.isArray(listed)) throw optionError('hybridConnections must be an array of paths or { path, ... }');
+  const hybridConnections = listed.map(checkHybridConnection);
   const tls = options.tls;
   if (tls !== undefined && tls !== 'self-signed' && (typeof tls !== 'object' || !tls || !tls.cert || !tls.key)) {
     throw optionError('tls must be { cert, key } or "self-signed"');
@@ -243,15 +274,15 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     autoCreate: options.autoCreate === true,
     tls,
     namespace: options.namespace?.toLowerCase(),
-    rendezvousTimeoutMs: positiveInt(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', RENDEZVOUS_TIMEOUT_MS),
+    rendezvousTimeoutMs: milliseconds(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', RENDEZVOUS_TIMEOUT_MS),
     maxListenersPerHybridConnection: positiveInt(
       options.maxListenersPerHybridConnection,
       'maxListenersPerHybridConnection',
       MAX_LISTENERS_PER_HYBRID_CONNECTION,
     ),
-    idleTimeoutMs: positiveInt(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
-    handshakeTimeoutMs: positiveInt(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
-    httpResponseTimeoutMs: positiveInt(options.httpResponseTimeoutMs, 'httpResponseTimeoutMs', HTTP_RESPONSE_TIMEOUT_MS),
+    idleTimeoutMs: milliseconds(options.idleTimeoutMs, 'idleTimeoutMs', 0, true),
+    handshakeTimeoutMs: milliseconds(options.handshakeTimeoutMs, 'handshakeTimeoutMs', 20_000),
+    httpResponseTimeoutMs: milliseconds(options.httpResponseTimeoutMs, 'httpResponseTimeoutMs', HTTP_RESPONSE_TIMEOUT_MS),
     listenerPings,
     roleAssignments: checkRoleAssignments(options.roleAssignments ?? []),
     entraTokens,

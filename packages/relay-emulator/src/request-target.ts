@@ -5,6 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { PARAM_ID } from 'hyco-websocket/protocol';
+import { relayParameters } from './query';
+import { endpointNotFound } from './reason-phrases';
 import { newTrackingId } from './tracking';
 
 export interface RequestTarget {
@@ -18,7 +20,7 @@ export interface RequestTarget {
   rawPath: string;
   /** The query as sent, without `?`. */
   rawQuery: string;
-  /** The query, parsed (for the relay's own `sb-hc-*` parameters). */
+  /** The query's `name=value` parameters, parsed (for the relay's own `sb-hc-*` ones; see query.ts). */
   query: URLSearchParams;
   /** `sb-hc-id` when the client gave one, else a new id. */
   trackingId: string;
@@ -27,6 +29,8 @@ export interface RequestTarget {
 /** A request the relay cannot route, with its status. */
 export interface TargetProblem {
   status: 400 | 404;
+  /** The path as sent, without the leading `/` (for the status text). */
+  rawPath: string;
   what: string;
   hostname: string;
   trackingId: string;
@@ -53,21 +57,16 @@ export function parseTarget(req: IncomingMessage, prefix: RegExp | undefined, fa
   const q = rawUrl.indexOf('?');
   const rawPathname = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const rawQuery = q === -1 ? '' : rawUrl.slice(q + 1);
-  let query: URLSearchParams;
-  try {
-    query = new URLSearchParams(rawQuery);
-  } catch {
-    query = new URLSearchParams();
-  }
+  const query = relayParameters(rawQuery);
   const trackingId = query.get(PARAM_ID) || newTrackingId();
   const hostHeader = req.headers.host;
   const host = parseHost(hostHeader === undefined ? fallbackHost : hostHeader);
-  if (!host) return { status: 400, what: 'BadRequest: the Host header must be hostname[:port]', hostname: '', trackingId };
-  if (!rawPathname.startsWith('/')) return { status: 400, what: 'BadRequest: the request target must be an absolute path', hostname: host.hostname, trackingId };
   let rawPath = rawPathname.slice(1);
+  if (!host) return { status: 400, what: 'BadRequest: the Host header must be hostname[:port]', hostname: '', trackingId, rawPath };
+  if (!rawPathname.startsWith('/')) return { status: 400, what: 'BadRequest: the request target must be an absolute path', hostname: host.hostname, trackingId, rawPath: rawPathname };
   if (prefix) {
     const match = prefix.exec(rawPath);
-    if (!match) return { status: 404, what: 'NotFound: WebSocket addresses are /$hc/{hybrid connection}', hostname: host.hostname, trackingId };
+    if (!match) return { status: 404, what: endpointNotFound('NotFound', `"/${rawPath.slice(0, 200)}" is no WebSocket address (those are /$hc/{hybrid connection})`), hostname: host.hostname, trackingId, rawPath };
     rawPath = rawPath.slice(match[0].length);
   }
   return { host: host.host, hostname: host.hostname, pathname: rawPathname, rawPath, rawQuery, query, trackingId };

@@ -36,8 +36,23 @@ export function isRuntimeInformationRequest(req: IncomingMessage): boolean {
   return typeof at === 'string' && at.trim().toLowerCase() === 'servicebus';
 }
 
+/**
+ * Characters XML 1.0 cannot carry at all, not even as a character
+ * reference (its `Char` production): C0 controls but tab, LF and CR; lone
+ * surrogates; U+FFFE and U+FFFF. (With the `u` flag a lone surrogate is one
+ * code point of its own, so the class matches it.)
+ */
+const NOT_XML_CHAR = /[^\t\n\r\x20-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+
+/**
+ * `text` as XML character data, safe in element content and in quoted
+ * attribute values: markup characters escaped, tab, LF and CR as character
+ * references (so no parser normalises them away), and what XML 1.0 cannot
+ * carry dropped, since no document could hold it and a reader must never
+ * get a malformed one (a `userMetadata` with U+FFFF loses that character).
+ */
 function xml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return text.replace(NOT_XML_CHAR, '').replace(/[<>&'"\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function send(res: ServerResponse, status: number, reason: string | undefined, body: string, type = 'application/xml; charset=utf-8'): void {

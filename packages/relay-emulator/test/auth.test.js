@@ -29,6 +29,22 @@ test('listener auth matrix: each bad token gets its status and a text that says 
   }
 });
 
+test('a badly signed SAS token is refused with the phrase Microsoft\'s .NET client parses ("token has an invalid signature") and the entity\'s name', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['echo', 'rooms/blue'] });
+  for (const [path, tok] of [
+    ['echo', createRelayToken('http://127.0.0.1/echo', 'RootManageSharedAccessKey', 'd3Jvbmc=')],
+    ['rooms/blue', createRelayToken('http://127.0.0.1/rooms/blue', 'NoSuchRule', KEY)],
+  ]) {
+    for (const uri of [createRelayListenUri(relay.endpoint, path), createRelaySendUri(relay.endpoint, path)]) {
+      const result = await handshakeStatus(uri, { ServiceBusAuthorization: tok });
+      assert.equal(result.status, 401);
+      assert.ok(result.text.startsWith('InvalidSignature: The token has an invalid signature.'), result.text);
+      assert.ok(result.text.includes('token has an invalid signature'), result.text);
+      assert.ok(result.text.includes(`"${path}"`), `the entity is named: ${result.text}`);
+    }
+  }
+});
+
 test('sender auth matrix: listen token used to connect is 403, good tokens reach the listener', async (t) => {
   const relay = await startRelay(t);
   await listen(t, relay);
@@ -76,7 +92,7 @@ test('entity-level rules apply to their hybrid connection only', async (t) => {
   assert.equal(onOther.status, 401);
 });
 
-test('an unknown hybrid connection is 404, a bad action is 400, no listener is 404', async (t) => {
+test('an unknown hybrid connection is 404, a bad or empty action is 400 (none at all is a sender), no listener is 404', async (t) => {
   const relay = await startRelay(t);
   const missing = await handshakeStatus(createRelayListenUri(relay.endpoint, 'nope'), { ServiceBusAuthorization: token('nope') });
   assert.equal(missing.status, 404);
@@ -84,8 +100,12 @@ test('an unknown hybrid connection is 404, a bad action is 400, no listener is 4
   const badAction = await handshakeStatus(`${relay.endpoint}/$hc/echo?sb-hc-action=dance`, { ServiceBusAuthorization: token('echo') });
   assert.equal(badAction.status, 400);
   assert.match(badAction.text, /unknown sb-hc-action/);
+  const emptyAction = await handshakeStatus(`${relay.endpoint}/$hc/echo?sb-hc-action=`, { ServiceBusAuthorization: token('echo') });
+  assert.equal(emptyAction.status, 400);
+  // No sb-hc-action at all is a sender, as the service has it: here with no listener online.
   const noAction = await handshakeStatus(`${relay.endpoint}/$hc/echo`, { ServiceBusAuthorization: token('echo') });
-  assert.equal(noAction.status, 400);
+  assert.equal(noAction.status, 404);
+  assert.match(noAction.text, /no listener online/);
   const noListener = await handshakeStatus(createRelaySendUri(relay.endpoint, 'echo'), { ServiceBusAuthorization: token('echo') });
   assert.equal(noListener.status, 404);
   assert.match(noListener.text, /no listener online/);

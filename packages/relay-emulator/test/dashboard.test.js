@@ -5,7 +5,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
-const { startRelay, listen, send, token, onceOrError, until } = require('hyco-test-support');
+const net = require('node:net');
+const { startRelay, listen, send, token, onceOrError, until, delay } = require('hyco-test-support');
 
 /** Reads server-sent events from `url`; resolves with { next(predicate), close() }. */
 function feed(url) {
@@ -112,4 +113,116 @@ test('close() ends the live feeds properly (they end, they are not cut)', async 
   await events.next(() => true);
   await relay.close();
   assert.equal(await events.ended, 'ended');
+});
+
+/** A GET with exactly this Host header; resolves with { status, body } (a feed: its status once the headers arrive). */
+function getWithHost(port, target, host, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: target, headers: { Host: host, ...headers }, setHost: false }, (res) => {
+      if (/event-stream/.test(res.headers['content-type'] ?? '')) {
+        req.destroy();
+        resolve({ status: res.statusCode, body: '' });
+        return;
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the dashboard answers only its own host names (localhost, 127.x.x.x, [::1], the bound address, the namespace): any other Host, as a DNS-rebinding page sends, gets 403', async (t) => {
+  const relay = await startRelay(t);
+  const port = relay.port;
+  for (const target of ['/', '/$status', '/$events', '/$dashboard.js', '/$status?x=1']) {
+    for (const host of ['evil.example', `evil.example:${port}`, 'app.localhost', `app.localhost:${port}`, 'localhost.', '127.0.0.1.nip.io', '[::2]', '0.0.0.0', '10.0.0.1', '128.0.0.1', '127.0.0.256', 'contoso.servicebus.windows.net']) {
+      const r = await getWithHost(port, target, host, { Accept: 'text/html' });
+      assert.equal(r.status, 403, `${target} with Host ${host}`);
+      assert.match(r.body, /^Forbidden: the dashboard answers only/);
+      assert.equal(r.body.includes('hyco-relay-emulator'), false, 'nothing of the dashboard');
+    }
+    for (const host of [`127.0.0.1:${port}`, '127.0.0.1', `localhost:${port}`, 'LOCALHOST', '127.1.2.3:80', `[::1]:${port}`]) {
+      assert.equal((await getWithHost(port, target, host)).status, 200, `${target} with Host ${host}`);
+    }
+  }
+  // The relay's own endpoints still take any well-formed Host (the token's audience decides there).
+  const info = await getWithHost(port, '/echo?api-version=2016-07', 'contoso.servicebus.windows.net', {
+    'X-PROCESS-AT': 'ServiceBus',
+    Authorization: token('echo', undefined, undefined, 'contoso.servicebus.windows.net'),
+  });
+  assert.equal(info.status, 200);
+  assert.match(info.body, /<ListenerCount>0<\/ListenerCount>/);
+  // With a namespace, its host name is the dashboard's too.
+  const named = await startRelay(t, { namespace: 'contoso.servicebus.windows.net' });
+  assert.equal((await getWithHost(named.port, '/$status', `contoso.servicebus.windows.net:${named.port}`)).status, 200);
+  assert.equal((await getWithHost(named.port, '/$status', 'fabrikam.servicebus.windows.net')).status, 403);
+});
+
+/** Bytes the emulator holds in user space, unsent, over all its sockets. */
+function bufferedBytes(relay) {
+  let total = 0;
+  for (const socket of relay.sockets) total += socket.writableLength;
+  return total;
+}
+
+test('a live feed client that never reads costs a bounded buffer, however fast refused requests drive the refreshes', async (t) => {
+  // Large snapshots (many hybrid connections), refreshed as fast as activity allows.
+  const paths = Array.from({ length: 1000 }, (_, i) => `slow-reader-${String(i).padStart(4, '0')}-${'x'.repeat(60)}`);
+  const relay = await startRelay(t, { hybridConnections: paths });
+  const stalled = net.connect(relay.port, '127.0.0.1');
+  t.after(() => stalled.destroy());
+  await onceOrError(stalled, 'connect');
+  stalled.write(`GET /$events HTTP/1.1\r\nHost: 127.0.0.1:${relay.port}\r\n\r\n`);
+  // It never reads: the kernel's buffers fill, then whatever the emulator keeps writing waits in its memory.
+  stalled.pause();
+  let refusing = true;
+  const refusals = (async () => {
+    while (refusing) {
+      const res = await fetch(`http://127.0.0.1:${relay.port}/no-such-${'y'.repeat(150)}`, { headers: { ServiceBusAuthorization: 'nonsense' } });
+      await res.arrayBuffer();
+    }
+  })();
+  let peak = 0;
+  const end = Date.now() + 8000;
+  while (Date.now() < end) {
+    await delay(100);
+    peak = Math.max(peak, bufferedBytes(relay));
+  }
+  refusing = false;
+  await refusals;
+  assert.ok(relay.stats().totals.handshakesRefused > 100, 'refused requests drove the refreshes');
+  // One snapshot (here some 150 KB) and a small margin, not a queue of them.
+  assert.ok(peak < 512 * 1024, `the emulator held ${peak} bytes for a client that does not read`);
+  // A client that reads still gets the latest snapshot.
+  const events = await feed(`http://127.0.0.1:${relay.port}/$events`);
+  t.after(() => events.close());
+  await events.next((s) => s.stats.hybridConnections.length === paths.length);
+});
+
+test('the live feed takes at most 16 clients; the next one is refused with 503 until one leaves', async (t) => {
+  const relay = await startRelay(t);
+  const feeds = [];
+  t.after(() => feeds.forEach((f) => f.close()));
+  for (let i = 0; i < 16; i++) {
+    const f = await feed(`http://127.0.0.1:${relay.port}/$events`);
+    feeds.push(f);
+    await f.next(() => true);
+  }
+  const refused = await fetch(`http://127.0.0.1:${relay.port}/$events`);
+  assert.equal(refused.status, 503);
+  assert.match(refused.headers.get('content-type'), /text\/plain/);
+  assert.match(await refused.text(), /too many/i);
+  // A slot frees when a client leaves.
+  feeds.pop().close();
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const next = await feed(`http://127.0.0.1:${relay.port}/$events`);
+    feeds.push(next);
+    if (next.headers['content-type'].startsWith('text/event-stream')) break;
+    assert.ok(Date.now() < deadline, 'no slot freed after a client left');
+    await delay(20);
+  }
 });

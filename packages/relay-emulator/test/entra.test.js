@@ -156,9 +156,8 @@ test('the managed identity endpoint (App Service protocol): the secret header, t
   assert.equal(body.client_id, 'app-identity');
   assert.ok(Number(body.expires_on) > Date.now() / 1000 + 3500, 'expires_on in Unix seconds, an hour ahead');
   await listen(t, relay, 'echo', { token: body.access_token });
-  // A user-assigned identity asked for by client id gets tokens for that id: without a role, refused.
-  const other = await (await ask({ client_id: 'other-identity' })).json();
-  assert.equal((await handshakeStatus(createRelayListenUri(relay.endpoint, 'echo'), { ServiceBusAuthorization: other.access_token })).status, 403);
+  // An identity that is not assigned to the app gets no token (see the test below).
+  assert.equal((await ask({ client_id: 'other-identity' })).status, 400);
   // An emulator without the option says how to turn it on.
   const plain = await startRelay(t);
   assert.equal(plain.managedIdentityEnvironment, undefined);
@@ -166,6 +165,169 @@ test('the managed identity endpoint (App Service protocol): the secret header, t
   assert.equal(none.status, 404);
   assert.match((await none.json()).error.message, /managedIdentity/);
   await assert.rejects(RelayEmulator.start({ managedIdentity: { lifetimeSeconds: 60 } }), /managedIdentity must be \{ principal/);
+});
+
+/** The claims of a JWT (not checked: the emulator checks them when the token is used). */
+function claimsOf(jwt) {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+}
+
+test('the managed identity endpoint serves only the identities assigned to the app (system-assigned and configured user-assigned); any other client_id, principal_id, object_id or mi_res_id is a 400 with no token', async (t) => {
+  const uami = { clientId: 'uami-client', principalId: 'uami-object', resourceId: '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami' };
+  const relay = await startRelay(t, {
+    hybridConnections: ['echo', 'admin-only'],
+    managedIdentity: { principal: 'app-identity', userAssigned: [uami] },
+    roleAssignments: [
+      { principal: 'uami-object', role: 'Listener', scope: 'echo' },
+      // A principal with more rights than the app's identities: the app must not be able to become it.
+      { principal: 'admin', role: 'Owner' },
+    ],
+  });
+  const { IDENTITY_ENDPOINT, IDENTITY_HEADER } = relay.managedIdentityEnvironment;
+  // `query`: an object, or [name, value] pairs (a name may repeat).
+  const ask = (query) => {
+    const params = new URLSearchParams({ 'api-version': '2019-08-01', resource: 'https://relay.azure.net' });
+    for (const [name, value] of Array.isArray(query) ? query : Object.entries(query)) params.append(name, value);
+    return fetch(`${IDENTITY_ENDPOINT}?${params}`, { headers: { 'X-IDENTITY-HEADER': IDENTITY_HEADER } });
+  };
+  const notAssigned = [
+    { client_id: 'admin' },
+    { principal_id: 'admin' },
+    { object_id: 'admin' },
+    { mi_res_id: '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/admin' },
+    // A principal id is not a client id, and two parameters must name the same identity.
+    { client_id: 'uami-object' },
+    { client_id: 'uami-client', principal_id: 'admin' },
+    { client_id: 'uami-client', principal_id: 'app-identity' },
+    [['client_id', 'uami-client'], ['client_id', 'admin']],
+  ];
+  for (const query of notAssigned) {
+    const res = await ask(query);
+    assert.equal(res.status, 400, JSON.stringify(query));
+    const body = await res.json();
+    assert.equal(body.access_token, undefined, JSON.stringify(query));
+    assert.equal(body.error.code, 'IdentityNotFound');
+    assert.match(body.error.message, /No User Assigned or Delegated Managed Identity found.*not assigned to this app/);
+  }
+  // The user-assigned identity, by any of its names: tokens for its principal id (and client id as appid).
+  let uamiToken;
+  for (const query of [{ client_id: 'uami-client' }, { principal_id: 'uami-object' }, { object_id: 'uami-object' }, { mi_res_id: uami.resourceId.toUpperCase() }, { client_id: 'uami-client', mi_res_id: uami.resourceId }]) {
+    const res = await ask(query);
+    assert.equal(res.status, 200, JSON.stringify(query));
+    const body = await res.json();
+    assert.equal(body.client_id, 'uami-client');
+    assert.deepEqual([claimsOf(body.access_token).oid, claimsOf(body.access_token).appid], ['uami-object', 'uami-client']);
+    uamiToken = body.access_token;
+  }
+  await listen(t, relay, 'echo', { token: uamiToken });
+  assert.equal((await handshakeStatus(createRelayListenUri(relay.endpoint, 'admin-only'), { ServiceBusAuthorization: uamiToken })).status, 403);
+  // The system-assigned identity: with no parameter, or named by its own id.
+  for (const query of [{}, { client_id: 'app-identity' }, { principal_id: 'app-identity' }]) {
+    const res = await ask(query);
+    assert.equal(res.status, 200, JSON.stringify(query));
+    assert.equal(claimsOf((await res.json()).access_token).oid, 'app-identity');
+  }
+  await assert.rejects(RelayEmulator.start({ managedIdentity: { principal: 'p', userAssigned: [{ principalId: 'x' }] } }), /managedIdentity\.userAssigned\[0\] must be \{ clientId/);
+});
+
+/** A token of the emulator's signed as if the clock read `shiftSeconds` from now. */
+async function shiftedJwt(relay, principal, roles, lifetimeSeconds, shiftSeconds) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + shiftSeconds * 1000;
+  try {
+    return await jwtFor(relay, principal, roles, lifetimeSeconds);
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+test('a JWT past its exp is refused up front (401 ExpiredToken), even within the clock skew, on listen, connect and renewToken; a channel lives until exp and is then closed with 1008', async (t) => {
+  const relay = await startRelay(t);
+  // Expired a minute ago: inside the five minutes of skew, yet spent.
+  const spent = await shiftedJwt(relay, 'spent', [{ role: 'Owner' }], 60, -120);
+  assert.ok(claimsOf(spent).exp < Date.now() / 1000 - 50);
+  for (const uri of [createRelayListenUri(relay.endpoint, 'echo'), createRelaySendUri(relay.endpoint, 'echo')]) {
+    const r = await handshakeStatus(uri, { ServiceBusAuthorization: spent });
+    assert.equal(r.status, 401, uri);
+    assert.match(r.text, /ExpiredToken/);
+  }
+  // Renewing with it: refused as a renewal, not taken and then found expired.
+  const owner = await jwtFor(relay, 'owner', [{ role: 'Owner' }]);
+  const renewing = await listen(t, relay, 'echo', { token: owner });
+  const renewClosed = onceOrError(renewing, 'close');
+  renewing.send(JSON.stringify({ renewToken: { token: spent } }));
+  const [renewCode, renewReason] = await renewClosed;
+  assert.equal(renewCode, 1008);
+  assert.match(String(renewReason), /renewToken refused: ExpiredToken/);
+  // The skew still applies to nbf: a token from an issuer whose clock runs a minute ahead is taken.
+  await listen(t, relay, 'echo', { token: await shiftedJwt(relay, 'ahead', [{ role: 'Listener' }], 3600, 60) });
+  // A channel lives until its token's exp, not until exp + skew.
+  const short = await jwtFor(relay, 'short', [{ role: 'Listener' }], 2);
+  const opened = Date.now();
+  const lapsing = await listen(t, relay, 'echo', { token: short });
+  const [code] = await onceOrError(lapsing, 'close');
+  assert.equal(code, 1008);
+  const lived = Date.now() - opened;
+  assert.ok(lived > 500 && lived < 4000, `closed after ${lived} ms, at the token's exp`);
+});
+
+/** Basic credentials as RFC 6749, section 2.3.1 makes them: each part form-urlencoded. */
+function basic(id, secret, encode = (v) => encodeURIComponent(v).replace(/%20/g, '+')) {
+  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`, 'utf8').toString('base64')}`;
+}
+
+test('client_secret_basic follows RFC 6749 2.3.1: form-urlencoded id and secret, split at the first colon; a bad escape or malformed credentials are 401 invalid_client, never 500', async (t) => {
+  const apps = [
+    { clientId: 'app one+1', clientSecret: 'p:a%ss w+rd:é', objectId: 'app-one' },
+    { clientId: 'plain', clientSecret: 'left:right', objectId: 'plain-object' },
+  ];
+  const relay = await startRelay(t, { applications: apps, roleAssignments: [{ principal: 'app-one', role: 'Listener' }] });
+  const endpoint = `http://127.0.0.1:${relay.port}/${relay.tenantId}/oauth2/v2.0/token`;
+  const ask = (authorization) =>
+    fetch(endpoint, { method: 'POST', headers: { Authorization: authorization }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: SCOPE }) });
+  // Encoded as the RFC says: spaces as +, colons and % escaped.
+  const ok = await ask(basic(apps[0].clientId, apps[0].clientSecret));
+  assert.equal(ok.status, 200);
+  assert.equal(claimsOf((await ok.json()).access_token).oid, 'app-one');
+  // A client that does not encode: the secret's own colons stay in the secret.
+  assert.equal((await ask(basic('plain', 'left:right', (v) => v))).status, 200);
+  assert.equal((await ask(basic('plain', 'left', (v) => v))).status, 401, 'a prefix of the secret is not the secret');
+  for (const [what, authorization] of [
+    ['a bad % escape in the secret', basic('plain', 'left%zz', (v) => v)],
+    ['a bad % escape in the id', basic('pl%4', 'left:right', (v) => v)],
+    ['an escape that is not UTF-8', basic('plain', 'left%C3%28', (v) => v)],
+    ['no colon', `Basic ${Buffer.from('plain').toString('base64')}`],
+    ['not base64', 'Basic !!!not-base64!!!'],
+    ['nothing', 'Basic'],
+    ['a wrong secret', basic('plain', 'left:wrong')],
+  ]) {
+    const res = await ask(authorization);
+    assert.equal(res.status, 401, what);
+    assert.equal((await res.json()).error, 'invalid_client', what);
+  }
+});
+
+test('--print-entra-token gives each (role, scope) its own principal: a token for Listener@a.b does not open a-b, nor the other way round', async (t) => {
+  const cli = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
+  const specs = ['Listener@a.b', 'Listener@a-b', 'Listener@a_b', 'Sender@a.b', 'Listener'];
+  const args = ['-p', '0', '--hybrid-connection', 'a.b', '--hybrid-connection', 'a-b', '--hybrid-connection', 'a_b', ...specs.flatMap((s) => ['--print-entra-token', s])];
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill());
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const pattern = /entra token:.*\(principal (.+), 1 hour\): (\S+)\n/g;
+  await until(() => (out.match(pattern) ?? []).length === specs.length, 10000, 'the printed tokens');
+  const printed = [...out.matchAll(pattern)].map((m) => ({ principal: m[1], token: m[2] }));
+  assert.equal(new Set(printed.map((p) => p.principal)).size, specs.length, `distinct principals: ${printed.map((p) => p.principal).join(', ')}`);
+  const endpoint = /listening on (\S+)/.exec(out)[1];
+  // 101 when the listener opens, else the refusal's status.
+  const status = (hc, tok) => handshakeStatus(createRelayListenUri(endpoint, hc), { ServiceBusAuthorization: tok }).then((r) => r.status, () => 101);
+  const [dot, dash, underscore, sender, everywhere] = printed.map((p) => p.token);
+  assert.deepEqual([await status('a.b', dot), await status('a-b', dot), await status('a_b', dot)], [101, 403, 403], 'Listener@a.b');
+  assert.deepEqual([await status('a.b', dash), await status('a-b', dash), await status('a_b', dash)], [403, 101, 403], 'Listener@a-b');
+  assert.deepEqual([await status('a.b', underscore), await status('a-b', underscore), await status('a_b', underscore)], [403, 403, 101], 'Listener@a_b');
+  assert.equal(await status('a.b', sender), 403, 'a Sender token does not listen');
+  assert.deepEqual([await status('a.b', everywhere), await status('a-b', everywhere)], [101, 101], 'Listener on the namespace');
 });
 
 test('CLI: --role-assignment, --print-entra-token and --entra-tokens', async (t) => {

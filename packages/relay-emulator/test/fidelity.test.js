@@ -112,7 +112,7 @@ test('close code 4000 and its reason reach the other side, in both directions', 
   assert.equal(reason2.toString(), 'listener leaves');
 });
 
-test('when one side drops without a close, the other gets 1001 from the relay', async (t) => {
+test('when one side drops without a close frame, the relay drops the other without one: an abnormal closure (1006), both ways', async (t) => {
   const relay = await startRelay(t);
   const channel = await listen(t, relay);
   const sender = await sendWs(relay);
@@ -121,7 +121,13 @@ test('when one side drops without a close, the other gets 1001 from the relay', 
   const closed = onceOrError(rendezvous, 'close');
   sender.terminate();
   const [code] = await closed;
-  assert.equal(code, 1001);
+  assert.equal(code, 1006);
+  const sender2 = await sendWs(relay);
+  const rendezvous2 = channel.rendezvous[1];
+  if (rendezvous2.readyState !== WebSocket.OPEN) await onceOrError(rendezvous2, 'open');
+  const closed2 = onceOrError(sender2, 'close');
+  rendezvous2.terminate();
+  assert.equal((await closed2)[0], 1006);
 });
 
 test('websocket (WebSocket-Node) clients on both ends: fragmented 200 KB text round trip', async (t) => {

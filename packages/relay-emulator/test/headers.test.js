@@ -41,9 +41,12 @@ test('stripRelayQuery removes only sb-hc-* parameters and keeps every other byte
 });
 
 test('checkResponseHeaders refuses what HTTP cannot carry and keeps Content-Length', () => {
-  assert.match(checkResponseHeaders({ 'X-City': 'Zürich → Genève' }), /"X-City"/);
-  assert.match(checkResponseHeaders({ 'Bad Name': 'x' }), /"Bad Name"/);
-  assert.match(checkResponseHeaders({ 'Content-Length': 'ten' }), /Content-Length/);
-  const ok = checkResponseHeaders({ 'Content-Length': '5', Connection: 'close', Via: '1.1 app' });
-  assert.deepEqual(ok, { headers: { 'Content-Length': '5', Via: '1.1 app, 1.1 hyco-relay-emulator' }, contentLength: 5 });
+  const host = 'contoso.servicebus.windows.net';
+  assert.match(checkResponseHeaders({ 'X-City': 'Zürich → Genève' }, host), /"X-City"/);
+  assert.match(checkResponseHeaders({ 'Bad Name': 'x' }, host), /"Bad Name"/);
+  assert.match(checkResponseHeaders({ 'Content-Length': 'ten' }, host), /Content-Length/);
+  // The relay names itself in Via by the host the sender addressed, after the listener's own entries.
+  const ok = checkResponseHeaders({ 'Content-Length': '5', Connection: 'close', Via: '1.1 app' }, host);
+  assert.deepEqual(ok, { headers: { 'Content-Length': '5', Via: `1.1 app, 1.1 ${host}` }, contentLength: 5 });
+  assert.deepEqual(checkResponseHeaders({}, host), { headers: { Via: `1.1 ${host}` }, contentLength: undefined });
 });
