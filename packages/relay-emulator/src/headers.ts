@@ -149,7 +149,12 @@ export function checkResponseHeaders(responseHeaders: Record<string, string> | u
     if (DROPPED_RESPONSE_HEADERS.has(lower)) continue;
     if (lower === 'content-length') {
       if (!/^\d{1,15}$/.test(value.trim())) return 'the response header "Content-Length" is not a length';
-      contentLength = Number(value.trim());
+      const length = Number(value.trim());
+      // Names differing only in case are one header: two lengths would let the listener smuggle a second
+      // response into a kept-alive connection (whichever length the client believes).
+      if (contentLength !== undefined && contentLength !== length) return 'the response has two different Content-Length headers';
+      if (contentLength !== undefined) continue;
+      contentLength = length;
     }
     headers[name] = value;
   }

@@ -345,3 +345,21 @@ test('a non-SAS Authorization header flows to the listener; one that was the rel
   assert.equal(viaAuthorization.status, 200);
   assert.deepEqual(seen, ['Bearer app-token', undefined]);
 });
+
+// Regression (found by an adversarial review of issue 21's fixes): names differing only in case were passed on
+// as two headers, so a listener could send two different Content-Lengths and smuggle a second response into a
+// kept-alive client connection, to be taken as the answer to that client's next request (to another entity).
+test('two Content-Length headers that differ only in case: different values are a 502, equal ones go out once', async (t) => {
+  const relay = await startRelay(t);
+  const body = Buffer.from('hello' + 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!');
+  await httpListener(t, relay, (request, channel) => {
+    const same = request.requestTarget.endsWith('/same');
+    respond(channel, request.id, { responseHeaders: same ? { 'Content-Length': '5', 'content-length': '5' } : { 'Content-Length': '5', 'content-length': String(body.length) } }, same ? Buffer.from('hello') : body);
+  });
+  const smuggling = await request(relay, '/echo/differ');
+  assert.equal(smuggling.status, 502);
+  const same = await request(relay, '/echo/same');
+  assert.equal(same.status, 200);
+  assert.equal(same.body.toString(), 'hello');
+  assert.equal(same.headers['content-length'], '5');
+});
