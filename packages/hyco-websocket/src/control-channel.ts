@@ -34,6 +34,7 @@ import type { RelayErrorCode } from './errors';
 import { AUTH_HEADER } from './protocol/constants';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
 import { parseServiceMessage } from './protocol/messages';
+import { withoutToken } from './protocol/uri';
 import { backoffDelay } from './backoff';
 import { setLongTimeout } from './timers';
 import type { LongTimer } from './timers';
@@ -361,7 +362,7 @@ export class ListenerControlChannel extends EventEmitter<ControlChannelEvents> {
       timeoutMs: this.options.connectTimeout,
     });
     this.pendingAttempt = attempt;
-    debug('connecting to %s', this.options.listenUri);
+    debug('connecting to %s', withoutToken(this.options.listenUri));
     const outcome = await attempt.result;
     if (this.pendingAttempt === attempt) this.pendingAttempt = undefined;
     switch (outcome.kind) {

@@ -55,20 +55,34 @@ export interface RendezvousRequestSink {
 /**
  * Reads a request (a JSON message, then its body fragments) from an HTTP
  * rendezvous. `onRequest` gets the parsed request and returns where its
- * body goes; a malformed request is reported and the rendezvous closed.
+ * body goes; a malformed request is reported and the rendezvous closed. A
+ * rendezvous whose request message has not arrived whole within
+ * `timeoutMs` (a relay that goes silent, or trickles fragments) is
+ * reported and dropped.
  */
 export function readRendezvousRequest(
   connection: WebSocketConnection,
   address: string,
   onRequest: (request: RequestMessage['request']) => RendezvousRequestSink,
   report: (error: RelayError) => void,
+  timeoutMs: number,
 ): void {
   let json = '';
   let sink: RendezvousRequestSink | undefined;
   let bodyDone = false;
   let paused = false;
+  let timer: NodeJS.Timeout | undefined = setTimeout(() => {
+    timer = undefined;
+    report(new RelayError('ERR_HYCO_RENDEZVOUS_FAILED', `No request arrived on the HTTP rendezvous within ${timeoutMs} ms`));
+    connection.drop(1008, 'No request arrived', true);
+  }, timeoutMs);
+  const stopWaiting = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
   connection.on('error', (err: Error) => debug('HTTP rendezvous error: %s', err.message));
   connection.on('close', () => {
+    stopWaiting();
     if (sink && !bodyDone) sink.cut(new RelayError('ERR_HYCO_CONNECTION', 'The HTTP rendezvous closed before the request body ended'));
   });
   connection.on('frame', (frame: WebSocketFrame) => {
@@ -92,6 +106,7 @@ export function readRendezvousRequest(
         connection.close();
         return;
       }
+      stopWaiting();
       const current = onRequest(request);
       sink = current;
       current.onRead(() => {

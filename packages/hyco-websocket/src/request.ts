@@ -120,8 +120,15 @@ function checkRejection(status: unknown, reason: unknown): { status: number; rea
   if (reason !== undefined && reason !== null && typeof reason !== 'string') {
     return new RelayError('ERR_HYCO_INVALID_ARGUMENT', 'The reject reason must be a string');
   }
-  const text = typeof reason === 'string' ? reason.slice(0, MAX_REASON_LENGTH) : undefined;
+  // Cut at a character, never inside a surrogate pair, and with lone surrogates replaced: the reason is
+  // percent-encoded into the rejection address, and encodeURIComponent throws on a lone surrogate.
+  const text = typeof reason === 'string' ? wellFormed(Array.from(reason).slice(0, MAX_REASON_LENGTH).join('')) : undefined;
   return { status: code, reason: text };
+}
+
+/** `text` with every lone surrogate replaced by U+FFFD. */
+function wellFormed(text: string): string {
+  return text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 }
 
 export class HybridConnectionsWebSocketRequest extends EventEmitter<HybridConnectionsWebSocketRequestEvents> {

@@ -18,8 +18,7 @@ import createDebug from 'debug';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { RelayError, readOptions } from './errors';
 import { connectionStringTarget } from './identity';
-import { createRelayListenUri } from './protocol/uri';
-import { PARAM_TOKEN } from './protocol/constants';
+import { createRelayListenUri, withoutToken } from './protocol/uri';
 import type { AcceptMessage, RequestMessage } from './protocol/messages';
 import { createExchange } from './http-exchange';
 import type { ExchangeRoute, HttpExchange } from './http-exchange';
@@ -74,6 +73,8 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private readonly requests = new Set<HybridConnectionsWebSocketRequest>();
   /** HTTP exchanges under way. */
   private readonly exchanges = new Set<HttpExchange>();
+  /** HTTP rendezvous open and waiting for their request message (ended by close()). */
+  private readonly waitingRendezvous = new Set<WebSocketConnection>();
 
   constructor(options: HybridConnectionsWebSocketServerOptions) {
     super();
@@ -127,7 +128,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
     this.channel.on('warning', (error: RelayError) => this.report(error, 'warning'));
     this.channel.on('accept', (accept) => this.onAccept(accept));
     this.channel.on('request', (request, body, from) => this.onHttpRequest(request, body, from));
-    debug('listening on %s', uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&]*`), '$1***'));
+    debug('listening on %s', withoutToken(uri));
     this.channel.start();
   }
 
@@ -219,6 +220,8 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   private async shutdown(): Promise<void> {
     const settling = [...this.requests].map((request) => request.settleForClose());
     for (const exchange of this.exchanges) exchange.abort('the listener is closing');
+    for (const connection of this.waitingRendezvous) connection.drop(1001, 'Listener closing', true);
+    this.waitingRendezvous.clear();
     await Promise.all([...settling, ...[...this.exchanges].map((e) => e.ended)]);
     const open = [...this.connections];
     this.closeAllConnections();
@@ -299,10 +302,13 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
           connection.drop();
           return;
         }
+        this.waitingRendezvous.add(connection);
+        connection.once('close', () => this.waitingRendezvous.delete(connection));
         readRendezvousRequest(
           connection,
           request.address,
           (message) => {
+            this.waitingRendezvous.delete(connection);
             const exchange = this.track(createExchange(message, this.hybridConnectionPath, this.routeFor(message, from), connection, message.body ? 'stream' : undefined));
             this.dispatchHttp(exchange.req, exchange.res);
             return {
@@ -312,6 +318,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
             };
           },
           (err) => this.report(err),
+          this.config.rendezvousTimeout,
         );
       },
       (err: RelayError) => this.report(err),

@@ -156,3 +156,25 @@ test('through a proxy, the relay token travels only inside the tunnel: the CONNE
     assert.doesNotMatch(head, /servicebusauthorization/i);
   }
 });
+
+// Regression (adversarial review): with the token in the listen address (sb-hc-token), the control channel's
+// "connecting to" debug line printed it whole.
+test('debug logs never show a token carried in an address: every hyco-websocket line masks sb-hc-token', async (t) => {
+  const { spawn } = require('node:child_process');
+  const relay = await startRelay(t);
+  const listenToken = token('echo');
+  const script = `
+    const hyco = require('hyco-websocket');
+    const server = new hyco.relayedServer({ server: process.argv[1], token: process.argv[2] });
+    server.on('online', () => server.close());
+  `;
+  const child = spawn(process.execPath, ['-e', script, hyco.createRelayListenUri(relay.endpoint, 'echo', listenToken), listenToken], { env: { ...process.env, DEBUG: 'hyco-websocket:*', DEBUG_COLORS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, output);
+  assert.match(output, /connecting to .*sb-hc-token=\*\*\*/);
+  const signature = listenToken.split('sig=')[1].split('&')[0];
+  assert.deepEqual(secretsIn(output, [listenToken, signature, decodeURIComponent(signature)]), []);
+});

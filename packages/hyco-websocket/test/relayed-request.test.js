@@ -274,6 +274,10 @@ test('reject validates first: a numeric string is a status, an invalid status st
     { args: [403, 'x'.repeat(40 * 1024)], sender: 403, reasonLength: 512 },
     { args: ['teapot'], sender: 500, error: 'ERR_HYCO_INVALID_ARGUMENT' },
     { args: [404, { not: 'a string' }], sender: 500, error: 'ERR_HYCO_INVALID_ARGUMENT' },
+    // Regression (adversarial review): a cut inside an emoji, or a lone surrogate, made the rejection address throw a
+    // URIError, and the sender waited 30 s for the relay's 504.
+    { args: [403, `${'a'.repeat(511)}\u{1F600} tail`], sender: 403, reasonLength: 513 },
+    { args: [403, 'lone \ud800 surrogate'], sender: 403 },
   ];
   for (const c of cases) {
     const seen = once(server, 'request');

@@ -172,3 +172,39 @@ test('a relay that stops reading the control channel while it sends requests can
   await reopened;
   await until(() => server.isOnline, 5000, 'online again');
 });
+
+// Regression (found by an adversarial review of issue 21's fixes): an HTTP rendezvous whose request message never
+// came was neither timed out nor closed by close(), so a relay could hold the listener's sockets (and its exit) forever.
+test('an HTTP rendezvous whose request never arrives is dropped after rendezvousTimeout, and close() drops those still waiting', async (t) => {
+  const { FakeRelay, once, until } = require('hyco-test-support');
+  const { WebSocketServer } = require('ws');
+  const relay = await FakeRelay.start();
+  t.after(() => relay.close());
+  const silent = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(silent, 'listening');
+  t.after(() => new Promise((resolve) => silent.close(resolve)));
+  const held = [];
+  silent.on('connection', (ws) => held.push(ws));
+  const open = () => held.filter((ws) => ws.readyState === 1).length;
+  const rendezvous = (id) => JSON.stringify({ request: { address: `ws://127.0.0.1:${silent.address().port}/$hc/fake?sb-hc-action=request&sb-hc-id=${id}`, id } });
+  const server = new hyco.relayedServer({ server: relay.listenUri(), token: token('fake'), rendezvousTimeout: 500 });
+  const errors = [];
+  server.on('error', (err) => errors.push(err));
+  server.on('httpRequest', (req, res) => res.end());
+  const channel = await relay.nextChannel();
+  await once(server, 'online');
+  for (let i = 0; i < 20; i++) channel.send(rendezvous(`r${i}`));
+  await until(() => held.length === 20, 5000, 'the rendezvous opened');
+  await until(() => open() === 0, 5000, 'every silent rendezvous dropped');
+  assert.equal(errors.filter((e) => /No request arrived on the HTTP rendezvous within 500 ms/.test(e.message)).length, 20);
+  // Waiting when the listener closes: dropped by close().
+  const slow = new hyco.relayedServer({ server: relay.listenUri(), token: token('fake'), rendezvousTimeout: 60_000 });
+  slow.on('error', () => undefined);
+  const second = await relay.nextChannel();
+  await once(slow, 'online');
+  for (let i = 0; i < 10; i++) second.send(rendezvous(`s${i}`));
+  await until(() => held.length === 30 && open() === 10, 5000, 'ten waiting');
+  await slow.close();
+  await until(() => open() === 0, 2000, 'close() dropped them');
+  await server.close();
+});

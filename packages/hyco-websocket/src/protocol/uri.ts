@@ -177,6 +177,11 @@ export function pathAfterEntity(rawPath: string, entityPath: string): string | u
   return `/${segments.slice(wanted.length).join('/')}`;
 }
 
+/** `uri` with the value of any `sb-hc-token` parameter masked, for logs. */
+export function withoutToken(uri: string): string {
+  return uri.replace(new RegExp(`([?&]${PARAM_TOKEN}=)[^&#]*`, 'gi'), '$1***');
+}
+
 /** `text` percent-decoded, or as it is when it is not valid percent-encoding (never a throw). */
 export function decodeComponent(text: string): string {
   try {
