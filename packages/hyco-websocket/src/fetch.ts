@@ -80,8 +80,9 @@ function replayable(body: RequestInit['body']): boolean {
  *
  * Redirects: `init.redirect` works as in fetch (`follow` by default,
  * `manual`, `error`), but relayedFetch follows them itself so that the
- * relay's credentials never leave the relay's origin: a redirect to any
- * other origin (scheme, host or port) is followed without
+ * relay's credentials never leave the relay's origin and hybrid
+ * connection: a redirect to any other origin (scheme, host or port), or to
+ * another hybrid connection of the namespace, is followed without
  * `ServiceBusAuthorization`, `Authorization`, `Cookie`,
  * `Proxy-Authorization` and the listener-choice headers. `init.signal`
  * ends every wait, the token's included.
@@ -128,6 +129,7 @@ export async function relayedFetch(address: string | URL, givenInit: RequestInit
   if (disallowed && !headers.has(DISALLOWED_LISTENERS_HEADER)) headers.set(DISALLOWED_LISTENERS_HEADER, disallowed.join(','));
 
   const relayOrigin = url.origin;
+  const relayEntity = entityOf(url).toLowerCase();
   let method = (init.method ?? 'GET').toUpperCase();
   let body = init.body;
   for (let redirects = 0; ; redirects++) {
@@ -153,8 +155,9 @@ export async function relayedFetch(address: string | URL, givenInit: RequestInit
     } else if (!replayable(body)) {
       throw new TypeError(`fetch failed: cannot follow a ${response.status} redirect with a streamed body (it cannot be sent again)`);
     }
-    if (next.origin !== relayOrigin) {
-      // Credentials never leave their origin, whatever the listener answers.
+    if (next.origin !== relayOrigin || entityOf(next).toLowerCase() !== relayEntity) {
+      // Credentials never leave their origin, whatever the listener answers; nor do they follow a listener's
+      // redirect to another hybrid connection of the namespace (a namespace-wide token would open it).
       headers = new Headers(headers);
       for (const name of RELAY_ONLY_HEADERS) headers.delete(name);
     }

@@ -35,8 +35,8 @@ async function elsewhere(t) {
 
 // Regression (issue 21, defect 1): Node's fetch strips only Authorization, Cookie and Proxy-Authorization on a
 // cross-origin redirect, so a listener answering 302 received the sender's ServiceBusAuthorization.
-test('relayedFetch never hands the relay token to another origin: 301/302/303/307/308 to another origin arrive without ServiceBusAuthorization, Authorization, Cookie or listener-choice headers', async (t) => {
-  const relay = await startRelay(t, { hybridConnections: ['web'] });
+test('relayedFetch never hands the relay token to another origin or hybrid connection: 301/302/303/307/308 elsewhere arrive without ServiceBusAuthorization, Authorization, Cookie or listener-choice headers', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['web', 'other'] });
   const server = await relayedServer(t, relay, {}, 'web');
   const other = await elsewhere(t);
   const sameOrigin = [];
@@ -69,7 +69,7 @@ test('relayedFetch never hands the relay token to another origin: 301/302/303/30
   }
   // As fetch: 303 (and 301/302 after a POST) become a GET without the body; 307/308 keep method and body.
   assert.deepEqual(other.seen.map((s) => [s.method, s.body]), [['GET', ''], ['GET', ''], ['GET', ''], ['POST', 'payload'], ['POST', 'payload']]);
-  // A redirect within the relay's origin keeps the token (the relay needs it).
+  // A redirect within the relay's origin and hybrid connection keeps the token (the relay needs it).
   const same = await hyco.relayedFetch(`${base}/302/same`, {}, { token: sas });
   assert.equal(await same.text(), 'same origin');
   assert.equal(sameOrigin.length, 1);
@@ -79,6 +79,19 @@ test('relayedFetch never hands the relay token to another origin: 301/302/303/30
   assert.match(manual.headers.get('location'), /landed/);
   await assert.rejects(hyco.relayedFetch(`${base}/302/other`, { redirect: 'error' }, { token: sas }), TypeError);
   assert.equal(other.seen.length, 5);
+  // One to another hybrid connection of the same namespace does not: a namespace-wide token would open it.
+  const other2 = await relayedServer(t, relay, {}, 'other');
+  const seenByOther = [];
+  other2.on('httpRequest', (req, res) => {
+    seenByOther.push(req.headers);
+    res.end('other');
+  });
+  server.removeAllListeners('httpRequest');
+  server.on('httpRequest', (req, res) => res.writeHead(307, { Location: `${hyco.createRelayHttpsUri(relay.endpoint, 'other')}/steal` }).end());
+  const namespaceWide = hyco.createRelayToken(`http://127.0.0.1/`, RULES[0].name, RULES[0].key, 600);
+  const crossEntity = await hyco.relayedFetch(`${base}/x`, { method: 'DELETE' }, { token: namespaceWide });
+  assert.equal(crossEntity.status, 401, 'the relay refused the request that came without a token');
+  assert.equal(seenByOther.length, 0);
 });
 
 test('a streamed body cannot be sent again, so a 307 with one is refused rather than sent empty; a redirect loop ends after 20', async (t) => {
