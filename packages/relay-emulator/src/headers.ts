@@ -114,9 +114,20 @@ function addVia(headers: Record<string, string>, relayHost: string): Record<stri
   return headers;
 }
 
-/** An HTTP sender's headers for the listener, with the relay (as `relayHost`) added to `Via`. */
+/** The header names a `Connection` header lists (hop by hop for this one connection, RFC 9110 7.6.1), lower-cased. */
+function connectionOptions(req: IncomingMessage): Set<string> {
+  const value = req.headers.connection;
+  const listed = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return new Set(listed.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean));
+}
+
+/** An HTTP sender's headers for the listener, with the relay (as `relayHost`) added to `Via`; what `Connection` names stays behind, as a proxy must. */
 export function httpRequestHeaders(req: IncomingMessage, consumedAuthorization: boolean, relayHost: string): Record<string, string> {
-  return addVia(joinHeaders(req.rawHeaders, (lower) => DROPPED_REQUEST_HEADERS.has(lower) || (consumedAuthorization && lower === 'authorization')), relayHost);
+  const hopByHop = connectionOptions(req);
+  return addVia(
+    joinHeaders(req.rawHeaders, (lower) => DROPPED_REQUEST_HEADERS.has(lower) || hopByHop.has(lower) || (consumedAuthorization && lower === 'authorization')),
+    relayHost,
+  );
 }
 
 /** Response headers the relay does not pass on (hop by hop). */

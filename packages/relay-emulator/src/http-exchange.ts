@@ -83,7 +83,7 @@ export class HttpExchange {
     return this.state !== 'waiting';
   }
 
-  /** Fails the exchange with 504 after `ms` unless it has ended. */
+  /** Fails the exchange with 504 after `ms` unless it has been answered (its head written) by then. */
   deadline(ms: number, text: string): void {
     this.timer = setTimeout(() => this.fail(504, text), ms);
   }
@@ -118,6 +118,10 @@ export class HttpExchange {
       return problem;
     }
     this.state = 'answered';
+    // The deadline is for the answer (PROTOCOL.md: every request answered within 60 s), not for the body:
+    // a long download or an event stream goes on as long as both ends do.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     // A response that cannot have a body (HEAD, 204, 304) is complete now; a body sent anyway is dropped.
     if (!response.body || bodiless) this.end();
     // The status and headers go out now, not with the first body bytes (a stream may take its time).

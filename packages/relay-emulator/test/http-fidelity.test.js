@@ -363,3 +363,45 @@ test('two Content-Length headers that differ only in case: different values are 
   assert.equal(same.body.toString(), 'hello');
   assert.equal(same.headers['content-length'], '5');
 });
+
+test('the response deadline is for the answer, not the body: a stream that outlives httpResponseTimeoutMs arrives whole', async (t) => {
+  const relay = await startRelay(t, { httpResponseTimeoutMs: 400 });
+  await httpListener(t, relay, async (request) => {
+    const ws = await rendezvous(t, request.address);
+    ws.send(JSON.stringify({ response: { requestId: request.id, statusCode: 200, body: true } }));
+    for (let i = 0; i < 12; i++) {
+      await delay(100);
+      ws.send(Buffer.from(`tick ${i}\n`), { binary: true, fin: false });
+    }
+    ws.send(Buffer.from('end\n'), { binary: true, fin: true });
+    ws.close();
+  });
+  const res = await request(relay, '/echo/stream');
+  assert.equal(res.status, 200);
+  assert.equal(res.complete, true, 'not cut at the deadline');
+  assert.match(res.body.toString(), /tick 11\nend\n$/);
+  // A listener that never answers still gets its request failed at the deadline.
+  const silent = await startRelay(t, { httpResponseTimeoutMs: 300, hybridConnections: ['quiet'] });
+  await httpListener(t, silent, () => undefined, 'quiet');
+  const late = await new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port: silent.port, path: '/quiet/x', headers: { ServiceBusAuthorization: token('quiet') } }, (r) => {
+      r.resume();
+      resolve(r.statusCode);
+    });
+  });
+  assert.equal(late, 504);
+});
+
+test('headers the sender\'s Connection header names are hop by hop: they never reach the listener', async (t) => {
+  const relay = await startRelay(t);
+  let seen;
+  await httpListener(t, relay, (request, channel) => {
+    seen = request.requestHeaders;
+    respond(channel, request.id, {});
+  });
+  const res = await request(relay, '/echo/x', { headers: { Connection: 'keep-alive, X-Hop, x-other-hop', 'X-Hop': 'secret-to-this-hop', 'X-Other-Hop': '1', 'X-End-To-End': 'kept' } });
+  assert.equal(res.status, 200);
+  const names = Object.keys(seen).map((n) => n.toLowerCase());
+  assert.ok(!names.includes('x-hop') && !names.includes('x-other-hop'), names.join(','));
+  assert.ok(names.includes('x-end-to-end'));
+});
