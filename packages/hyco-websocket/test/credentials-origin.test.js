@@ -120,7 +120,11 @@ test('rendezvous the relay names on another host get no token: accept and HTTP r
   foreign.on('headers', (_headers, req) => handshakes.push({ url: req.url, raw: req.rawHeaders.join('\n') }));
   foreign.on('connection', (ws) => ws.on('message', () => undefined));
   await once(foreign, 'listening');
-  t.after(() => new Promise((resolve) => foreign.close(resolve)));
+  t.after(() => {
+    // The listener's connections to it are not the listener's to end once the test is over: cut them.
+    for (const ws of foreign.clients) ws.terminate();
+    return new Promise((resolve) => foreign.close(resolve));
+  });
   const foreignBase = `ws://127.0.0.1:${foreign.address().port}`;
   const listenToken = token('fake');
   const server = new hyco.relayedServer({ server: relay.listenUri(), token: listenToken });
