@@ -4,6 +4,10 @@
 //   listener direct [tls-dir]           websocket.server echo on its own port (no relay)
 //   listener relayed <uri> <token>      hyco-websocket relayedServer echo
 //   listener peer <uri> <token>         Microsoft's hyco-ws@1.0.5 listener echo
+//   expose <uri> <token> <origin>       hyco-websocket relayedProxy to <origin>
+//   tcp-echo                            a plain TCP echo server (the forward scenario's target)
+//   forward-remote <ns> <hc> <token> <port>  createRemoteForward to 127.0.0.1:<port> (azbridge's -T)
+//   forward-local <ns> <hc> <token>     createLocalForward on a free port (azbridge's -L)
 //   forwarder <port> [delay-ms]         a TCP forwarder to 127.0.0.1:<port>: bytes piped
 //                                       both ways, nothing parsed; with a delay, a WAN
 //                                       link (see below)
@@ -17,6 +21,7 @@ const net = require('node:net');
 const path = require('node:path');
 
 const LIMITS = { maxReceivedFrameSize: 4 * 1024 * 1024, maxReceivedMessageSize: 4 * 1024 * 1024 };
+const ONE_MB = Buffer.alloc(1024 * 1024, 7);
 
 function answerUsage() {
   process.on('message', (message) => {
@@ -35,7 +40,7 @@ function tlsMaterial(dir) {
 async function emulator(tlsDir) {
   const { RelayEmulator } = require('hyco-relay-emulator');
   const tls = tlsMaterial(tlsDir);
-  const relay = await RelayEmulator.start({ hybridConnections: ['bench'], maxListenersPerHybridConnection: 25, ...(tls ? { tls } : {}) });
+  const relay = await RelayEmulator.start({ hybridConnections: ['bench', 'expose'], maxListenersPerHybridConnection: 25, ...(tls ? { tls } : {}) });
   answerUsage();
   process.send({ type: 'ready', endpoint: relay.endpoint, port: relay.port, rule: relay.rules[0] });
 }
@@ -49,10 +54,10 @@ async function listener(mode, uri, token) {
   if (mode === 'direct') {
     const { server: WebSocketServer } = require('websocket');
     const tls = tlsMaterial(uri);
-    // Plain HTTP on the same server, for the HTTP row.
+    // Plain HTTP on the same server, for the HTTP rows: `ok`, or 1 MB for /1mb.
     const answer = (req, res) => {
       req.resume();
-      res.end('ok');
+      res.end(req.url.endsWith('/1mb') ? ONE_MB : 'ok');
     };
     const httpServer = tls ? https.createServer(tls, answer) : http.createServer(answer);
     await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
@@ -156,8 +161,44 @@ function forwarder(targetPort, delayText) {
   });
 }
 
+async function expose(uri, token, origin) {
+  const { relayedProxy } = require('hyco-websocket');
+  const proxy = relayedProxy({ server: uri, token: () => token, origin });
+  proxy.on('error', (err) => process.send({ type: 'log', text: `expose: ${err.message}` }));
+  await new Promise((resolve) => proxy.once('online', resolve));
+  answerUsage();
+  process.send({ type: 'ready' });
+}
+
+/** A plain TCP echo server: what the forward scenario reaches, through the floor or through -L and -T. */
+function tcpEcho() {
+  const server = net.createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    answerUsage();
+    process.send({ type: 'ready', port: server.address().port });
+  });
+}
+
+/** One side of `hyco-websocket forward`: the relay's connections to the echo server (-T), or a local port into the relay (-L). */
+async function forward(side, namespace, path, token, targetPort) {
+  const { createLocalForward, createRemoteForward } = require('hyco-websocket');
+  const options = { namespace, path, token: () => token };
+  const forwarder =
+    side === 'remote'
+      ? createRemoteForward({ ...options, bindings: [{ host: '127.0.0.1', hostPort: Number(targetPort) }] })
+      : createLocalForward({ ...options, bindings: [{ bindAddress: '127.0.0.1', bindPort: 0 }] });
+  forwarder.on('error', (err) => process.send({ type: 'log', text: `forward-${side}: ${err.message}` }));
+  await new Promise((resolve) => forwarder.once(side === 'remote' ? 'online' : 'listening', resolve));
+  answerUsage();
+  process.send({ type: 'ready', port: side === 'local' ? forwarder.addresses[0].port : undefined });
+}
+
 const [role, ...args] = process.argv.slice(2);
-const roles = { emulator: () => emulator(args[0]), listener: () => listener(...args), forwarder: () => forwarder(...args) };
+const roles = { emulator: () => emulator(args[0]), listener: () => listener(...args), forwarder: () => forwarder(...args), expose: () => expose(...args), 'tcp-echo': tcpEcho, 'forward-remote': () => forward('remote', ...args), 'forward-local': () => forward('local', ...args) };
 Promise.resolve()
   .then(roles[role])
   .catch((err) => {

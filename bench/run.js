@@ -5,6 +5,8 @@
 //            them: the least any relay hop can cost on this machine
 //   relayed  the same client -> our emulator -> hyco-websocket relayedServer
 //   peer     the same client -> our emulator -> Microsoft's hyco-ws@1.0.5
+// (the expose row: an HTTP client -> our emulator -> `relayedProxy` -> the
+// direct server's HTTP origin, against that origin direct and through the floor)
 // Setup and round trip run again over TLS (wss:// on every hop), and
 // connection setup once more through a WAN-like link (a forwarder delaying
 // every chunk by --latency ms each way, in front of the relay for sender and
@@ -14,13 +16,14 @@
 // p99, ratios), the CPU each process spent, the verdicts, and writes
 // bench/results.json.
 //   node bench/run.js [--quick] [--modes direct,floor,relayed,peer]
-//     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,scale]
+//     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,expose,forward,scale]
 //     [--latency MS] [--repeat N] [--cpu-prof DIR]
 const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
 const { fork, execSync } = require('node:child_process');
 const http = require('node:http');
+const net = require('node:net');
 const { client: WebSocketClient } = require('websocket');
 const { createRelayHttpsUri, createRelayListenUri, createRelaySendUri, createRelayToken } = require('hyco-websocket');
 
@@ -31,7 +34,7 @@ const option = (name, fallback) => {
 };
 const QUICK = argv.includes('--quick');
 const MODES = option('modes', 'direct,floor,relayed,peer').split(',');
-const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,scale')
+const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,expose,forward,scale')
   .split(',')
   .flatMap((s) => (s === 'wan' ? ['wan', 'wan-2x'] : [s]));
 // --latency MS: the one-way delay of the WAN link (each direction).
@@ -69,6 +72,10 @@ const VARIANTS = {
   throughput: { tls: false, latency: 0, fresh: true },
   fanin: { tls: false, latency: 0 },
   http: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'] },
+  // Relayed means through `relayedProxy` here (processes of its own: emulator, proxy, origin).
+  expose: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'], expose: true },
+  // TCP through `forward` (-L, the relay, -T) against the same through the floor forwarder.
+  forward: { tls: false, latency: 0, modes: ['floor', 'relayed'], forward: true },
   // Scale cycles ten thousand connections: last, on processes of its own.
   scale: { tls: false, latency: 0, modes: ['direct', 'relayed', 'peer'], last: true },
 };
@@ -141,13 +148,9 @@ async function selfUsage() {
 let tlsFiles;
 async function certificate() {
   if (tlsFiles) return tlsFiles;
-  const selfsigned = require('selfsigned');
-  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
-    keySize: 2048,
-    notAfterDate: new Date(Date.now() + 24 * 3600 * 1000),
-    algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
-  });
+  const { selfSignedCertificate } = require('hyco-relay-emulator');
+  const generated = await selfSignedCertificate(['localhost', '127.0.0.1']);
+  const pems = { cert: generated.cert, private: generated.key };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-bench-tls-'));
   fs.writeFileSync(path.join(dir, 'cert.pem'), pems.cert);
   fs.writeFileSync(path.join(dir, 'key.pem'), pems.private);
@@ -163,7 +166,27 @@ async function forwarderTo(processes, name, port, delay = 0) {
 }
 
 /** Everything one mode needs, plain or TLS, with or without the WAN link: processes, addresses, a connect function. */
-async function startMode(mode, { tls, latency }) {
+/** The forward scenario's processes: a TCP echo server, reached through the floor forwarder, or through -L, the emulator and -T. */
+async function startForward(mode) {
+  const processes = {};
+  processes.target = spawnChild(['tcp-echo']);
+  const targetPort = (await processes.target.ready).port;
+  let tcpPort;
+  if (mode === 'floor') tcpPort = await forwarderTo(processes, 'forwarder', targetPort);
+  else {
+    processes.emulator = spawnChild(['emulator']);
+    const { port, rule } = await processes.emulator.ready;
+    const token = createRelayToken('http://127.0.0.1/bench', rule.name, rule.key, 6 * 3600);
+    processes['forward -T'] = spawnChild(['forward-remote', `ws://127.0.0.1:${port}`, 'bench', token, String(targetPort)]);
+    await processes['forward -T'].ready;
+    processes['forward -L'] = spawnChild(['forward-local', `ws://127.0.0.1:${port}`, 'bench', token]);
+    tcpPort = (await processes['forward -L'].ready).port;
+  }
+  return { mode, processes, tcpPort, stop: () => Object.values(processes).forEach((p) => p.stop()) };
+}
+
+async function startMode(mode, { tls, latency, expose, forward }) {
+  if (forward) return startForward(mode);
   const processes = {};
   const cert = tls ? await certificate() : undefined;
   const env = cert ? { NODE_EXTRA_CA_CERTS: cert.certFile } : {};
@@ -184,12 +207,18 @@ async function startMode(mode, { tls, latency }) {
     // Over the WAN link, the sender and the listener each reach the relay through a link of their own.
     const listenPort = latency ? await forwarderTo(processes, 'listener link', port, latency) : port;
     const sendPort = latency ? await forwarderTo(processes, 'sender link', port, latency) : port;
-    const token = createRelayToken('http://127.0.0.1/bench', rule.name, rule.key, 6 * 3600);
-    processes.listener = spawnChild(['listener', mode, createRelayListenUri(`${ws}://127.0.0.1:${listenPort}`, 'bench'), token], env);
+    const hc = expose ? 'expose' : 'bench';
+    const token = createRelayToken(`http://127.0.0.1/${hc}`, rule.name, rule.key, 6 * 3600);
+    if (expose) {
+      // The proxy is the listener; the direct server's HTTP side is its origin.
+      processes.origin = spawnChild(['listener', 'direct'], env);
+      const originPort = (await processes.origin.ready).port;
+      processes.listener = spawnChild(['expose', createRelayListenUri(`${ws}://127.0.0.1:${listenPort}`, hc), token, `http://127.0.0.1:${originPort}`], env);
+    } else processes.listener = spawnChild(['listener', mode, createRelayListenUri(`${ws}://127.0.0.1:${listenPort}`, hc), token], env);
     await processes.listener.ready;
-    sendUri = createRelaySendUri(`${ws}://127.0.0.1:${sendPort}`, 'bench');
-    // hyco-ws does not answer HTTP: the peer has no HTTP row.
-    httpUri = mode === 'relayed' ? createRelayHttpsUri(`${ws}://127.0.0.1:${sendPort}`, 'bench') : undefined;
+    sendUri = createRelaySendUri(`${ws}://127.0.0.1:${sendPort}`, hc);
+    // hyco-ws does not answer HTTP: the peer has no HTTP row. Through expose, the origin sees /bench as direct does.
+    httpUri = mode === 'relayed' ? `${createRelayHttpsUri(`${ws}://127.0.0.1:${sendPort}`, hc)}${expose ? '/bench' : ''}` : undefined;
     headers = { ServiceBusAuthorization: token };
   }
   const config = { ...LIMITS, ...(cert ? { tlsOptions: { ca: cert.cert } } : {}) };
@@ -319,6 +348,78 @@ const scenarios = {
     return { unit: 'req/s', value: done / ((now() - t0) / 1000) };
   },
 
+  /**
+   * TCP through -L, the relay and -T (relayed), against the same through
+   * the floor forwarder: the echo throughput of one connection kept full
+   * (64 KB writes, with backpressure), and the time from connect to the
+   * first echoed byte.
+   */
+  async forward({ tcpPort }) {
+    const connect = () =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(tcpPort, '127.0.0.1');
+        socket.setNoDelay(true);
+        socket.once('connect', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const times = [];
+    for (let i = 0; i < Math.min(P.connects, 300); i++) {
+      const t0 = now();
+      const socket = await connect();
+      await new Promise((resolve) => {
+        socket.once('data', resolve);
+        socket.write('x');
+      });
+      times.push(now() - t0);
+      socket.destroy();
+    }
+    const socket = await connect();
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let echoed = 0;
+    socket.on('data', (c) => (echoed += c.length));
+    const t0 = now();
+    const end = t0 + P.seconds * 1000;
+    await new Promise((resolve) => {
+      const pump = () => {
+        while (now() < end) {
+          if (!socket.write(chunk)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        resolve();
+      };
+      pump();
+    });
+    const seconds = (now() - t0) / 1000;
+    socket.destroy();
+    return { throughput: echoed / 2 ** 20 / seconds, setup: { p50: percentile(times, 50), p99: percentile(times, 99) } };
+  },
+
+  /** HTTP through `relayedProxy` (relayed), against its origin direct and through the floor: req/s, and 1 MB GETs one at a time. */
+  async expose(ctx) {
+    const rate = await scenarios.http(ctx);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const times = [];
+    let bytes = 0;
+    const end = now() + P.seconds * 1000;
+    while (now() < end || times.length < 5) {
+      const t0 = now();
+      bytes += await new Promise((resolve, reject) => {
+        const req = http.get(`${ctx.httpUri}/1mb`, { agent, headers: ctx.headers }, (res) => {
+          let n = 0;
+          res.on('data', (chunk) => (n += chunk.length));
+          res.on('end', () => (res.statusCode === 200 && n === 1024 * 1024 ? resolve(n) : reject(new Error(`status ${res.statusCode}, ${n} bytes`))));
+        });
+        req.on('error', reject);
+      });
+      times.push(now() - t0);
+    }
+    agent.destroy();
+    const seconds = times.reduce((a, b) => a + b, 0) / 1000;
+    return { unit: 'req/s', value: rate.value, p50: percentile(times, 50), mbPerSecond: bytes / 1e6 / seconds };
+  },
+
   async scale({ connect, processes }) {
     await settle();
     const before = await memory(processes);
@@ -436,6 +537,11 @@ const ROWS = [
   ['throughput', '1 MB: emulator CPU ms per MB', (r) => r.cpuPerMB['1 MB'].emulator, false],
   ['fanin', 'fan-in msg/s', (r) => r.value, true],
   ['http', 'HTTP GET req/s (16 at a time)', (r) => r.value, true],
+  ['expose', 'expose: HTTP GET req/s (16 at a time)', (r) => r.value, true],
+  ['expose', 'expose: 1 MB GET p50 (ms)', (r) => r.p50, false],
+  ['expose', 'expose: 1 MB GETs (MB/s, one at a time)', (r) => r.mbPerSecond, true],
+  ['forward', 'forward: TCP echo, one connection (MB/s)', (r) => r.throughput, true],
+  ['forward', 'forward: connect to the first echoed byte p50 (ms)', (r) => r.setup.p50, false],
   ['scale', 'connections set up per s', (r) => r.setupRate, true],
   ['scale', 'listener KB per connection', (r) => r.perConnection.listener, false],
   ['scale', 'emulator KB per connection', (r) => r.perConnection.emulator, false],
@@ -510,6 +616,12 @@ function verdicts(results) {
   };
   // Against the one-hop floor.
   against('floor', { setup: 1.3, rtt: 1.3, throughput: 0.8 });
+  // Expose: HTTP through the proxy at half the floor's rate at least.
+  const exposeRate = ratio('expose', (r) => r.value, 'floor');
+  check(`expose HTTP req/s ≥ 0.5× floor (${x(exposeRate)})`, exposeRate === undefined ? undefined : exposeRate >= 0.5);
+  // Forward: TCP through -L, the relay and -T at 0.8× the floor's throughput at least.
+  const forwardRate = ratio('forward', (r) => r.throughput, 'floor');
+  check(`forward TCP throughput ≥ 0.8× floor (${x(forwardRate)})`, forwardRate === undefined ? undefined : forwardRate >= 0.8);
   // Through the WAN link: within 10% of the protocol's fewest round trips.
   const wan = results.relayed?.wan;
   if (wan && !wan.error && wan.taken !== undefined) {
@@ -562,7 +674,7 @@ async function main() {
       const variant = VARIANTS[scenario];
       if (!variant) throw new Error(`unknown scenario ${scenario}`);
       if (variant.modes && !variant.modes.includes(mode)) continue;
-      const key = variant.fresh || variant.last ? scenario : `${variant.tls}/${variant.latency}`;
+      const key = variant.fresh || variant.last || variant.expose || variant.forward ? scenario : `${variant.tls}/${variant.latency}`;
       if (!groups.has(key)) groups.set(key, { mode, key, variant, scenarios: [] });
       groups.get(key).scenarios.push(scenario);
       if (!order.includes(key)) order.push(key);

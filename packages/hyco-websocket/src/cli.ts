@@ -9,40 +9,23 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { connection as WebSocketConnection, Message } from 'websocket';
 import { HybridConnectionsWebSocketClient } from './client';
 import { getRuntimeInformation } from './runtime-information';
-import { RELAY_SCOPE } from './credentials';
-import type { TokenCredential } from './credentials';
-import { RelayArgumentError } from './errors';
-import { defaultAzureCredential, tokenSourceFor } from './identity';
 import type { RelayError } from './errors';
-import { isLoopbackHost, isManagedIdentity } from './protocol/connection-string';
-import { parseConnectionString } from './protocol/connection-string';
-import { printable } from './protocol/printable';
-import { createRelayToken } from './protocol/token';
-import { appendRelayToken, createRelayListenUri, createRelaySendUri, parseRelayNamespace } from './protocol/uri';
+import { appendRelayToken, createRelayListenUri, createRelaySendUri } from './protocol/uri';
 import { HybridConnectionsWebSocketServer } from './server';
+import { registerForwardCommand } from './cli/forward';
+import { registerExposeCommand } from './cli/expose';
+import { complain, describeFailure, needPath, out, proxyOptions, relayOptions, resolveRelay, tokenFor, tokenNow } from './cli/relay-flags';
+import type { RelayFlags } from './cli/relay-flags';
+import { rootCertificates } from 'node:tls';
 
-interface RelayFlags {
-  connectionString?: string;
-  namespace?: string;
-  keyName?: string;
-  key?: string;
-  path?: string;
-  ttl: number;
-  entra?: boolean;
-  /** --proxy URL, or false with --no-proxy; undefined: the environment's. */
-  proxy?: string | false;
+/** --ca FILE, for the commands that connect: a CA to trust besides Node's own (an emulator's development CA). */
+function caOption(command: Command): Command {
+  return command.option('--ca <file>', 'also trust this CA certificate (PEM), e.g. the emulator\'s (`hyco-relay-emulator trust`)');
 }
 
-interface Relay {
-  /** `scheme://host:port`, the namespace argument of the URI helpers. */
-  address: string;
-  host: string;
-  path: string | undefined;
-  keyName?: string;
-  key?: string;
-  signature?: string;
-  /** --entra, or Authentication=Managed Identity: tokens from an Entra ID credential. */
-  credential?: TokenCredential;
+/** The TLS options --ca asks for: Node's CAs and the one given. */
+function caTls(flags: { ca?: string }): { tlsOptions?: { ca: string[] } } {
+  return flags.ca ? { tlsOptions: { ca: [...rootCertificates, readFileSync(flags.ca, 'utf8')] } } : {};
 }
 
 /** This package's version, from its package.json. */
@@ -50,20 +33,10 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-// Every line printed may hold values from the network (ids, paths, messages, status texts): escaped, so
-// that no peer can forge a line or drive the terminal.
-const out = (line: string): void => {
-  process.stdout.write(`${printable(line, Infinity)}\n`);
-};
-
 /** JSON on stdout: what JSON.stringify leaves as it is of the unsafe characters (DEL, C1, bidi) escaped too; still JSON. */
 const outJson = (value: unknown): void => {
   const text = JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
   process.stdout.write(`${text}\n`);
-};
-
-const complain = (line: string): void => {
-  process.stderr.write(`hyco-websocket: ${printable(line, Infinity)}\n`);
 };
 
 function milliseconds(value: string): number {
@@ -73,96 +46,6 @@ function milliseconds(value: string): number {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function seconds(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new InvalidArgumentError('must be a positive whole number of seconds');
-  return Number(value);
-}
-
-function relayOptions(command: Command): Command {
-  return command
-    .addOption(new Option('-c, --connection-string <text>', 'an Azure Relay connection string').env('HYCO_CONNECTION_STRING'))
-    .option('-n, --namespace <ns>', 'namespace host (contoso.servicebus.windows.net) or URL (ws://127.0.0.1:9030)')
-    .option('--key-name <name>', 'shared access rule name')
-    .option('--key <key>', 'shared access key')
-    .option('-p, --path <path>', 'hybrid connection (default: the connection string\'s EntityPath)')
-    .option('--ttl <seconds>', 'token lifetime in seconds', seconds, 3600)
-    .option('--entra', 'use Microsoft Entra ID (DefaultAzureCredential, from @azure/identity) instead of a key');
-}
-
-/** --proxy and --no-proxy, for the commands that connect. */
-function proxyOptions(command: Command): Command {
-  return command
-    .option('--proxy <url>', 'HTTP proxy (http://[user:password@]host:port); default: HTTPS_PROXY / HTTP_PROXY unless NO_PROXY lists the relay')
-    .option('--no-proxy', 'connect directly, whatever the environment says');
-}
-
-function resolveRelay(flags: RelayFlags): Relay {
-  let relay: Relay;
-  if (flags.connectionString) {
-    const cs = parseConnectionString(flags.connectionString);
-    relay = {
-      address: cs.address,
-      host: cs.namespace,
-      path: flags.path ?? cs.entityPath,
-      keyName: cs.sharedAccessKeyName,
-      key: cs.sharedAccessKey,
-      signature: cs.sharedAccessSignature,
-    };
-    if (isManagedIdentity(cs.authentication)) relay.credential = tokenSourceFor(cs) as TokenCredential;
-  } else {
-    if (!flags.namespace) throw new RelayArgumentError('give --connection-string (or HYCO_CONNECTION_STRING), or --namespace');
-    const endpoint = parseRelayNamespace(flags.namespace);
-    relay = {
-      address: `${endpoint.scheme}://${endpoint.host}:${endpoint.port}`,
-      host: endpoint.host,
-      path: flags.path,
-      keyName: flags.keyName,
-      key: flags.key,
-    };
-  }
-  if (flags.entra) {
-    // Keyless: whatever DefaultAzureCredential finds (environment, managed identity, az login...).
-    relay.credential = defaultAzureCredential('--entra');
-  }
-  return relay;
-}
-
-/** A token for the relay: an Entra ID token from the credential, else a SAS token from the key. */
-async function tokenNow(relay: Relay, ttl: number, path = relay.path): Promise<string> {
-  if (!relay.credential) return tokenFor(relay, ttl, path);
-  const access = await relay.credential.getToken(RELAY_SCOPE);
-  if (!access?.token) throw new RelayArgumentError('the Entra ID credential gave no token');
-  return access.token;
-}
-
-function needPath(relay: Relay): string {
-  if (!relay.path) throw new RelayArgumentError('give --path (or an EntityPath in the connection string)');
-  return relay.path;
-}
-
-function tokenFor(relay: Relay, ttl: number, path = relay.path): string {
-  if (relay.signature) return relay.signature;
-  if (!relay.keyName && !relay.key) throw new RelayArgumentError('give --key-name and --key (or a connection string with them)');
-  if (!relay.keyName) throw new RelayArgumentError('--key is given without --key-name: give the rule\'s name too');
-  if (!relay.key) throw new RelayArgumentError('--key-name is given without --key: give the rule\'s key too');
-  return createRelayToken(`http://${relay.host}/${path ?? ''}`, relay.keyName, relay.key, ttl);
-}
-
-/** What to tell someone whose listener failed with `err`, once; and whether to stop. */
-function describeFailure(err: RelayError, address: string): { line: string; stop: boolean } {
-  if (err.statusCode === 401 || err.statusCode === 403) {
-    return { line: `the relay refused the listener (${err.statusCode}): check the key, rule name or role. ${err.message}`, stop: true };
-  }
-  const cause = err.cause as NodeJS.ErrnoException | undefined;
-  if (err.code === 'ERR_HYCO_CONNECTION' && cause?.code === 'ECONNREFUSED') {
-    const endpoint = parseRelayNamespace(address);
-    if (isLoopbackHost(endpoint.host)) {
-      return { line: `nothing answers at ${address}: is the emulator running on ${endpoint.port}? (npx hyco-relay-emulator --port ${endpoint.port}); retrying`, stop: false };
-    }
-  }
-  return { line: err.message, stop: false };
 }
 
 export function buildProgram(): Command {
@@ -190,7 +73,7 @@ export function buildProgram(): Command {
       else out(appendRelayToken(uri, relay.keyName ?? '', relay.key ?? '', flags.ttl));
     });
 
-  proxyOptions(relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)'))).action((flags: RelayFlags) => {
+  caOption(proxyOptions(relayOptions(program.command('listen').description('run a relayed echo listener (Ctrl-C stops it)')))).action((flags: RelayFlags & { ca?: string }) => {
     const relay = resolveRelay(flags);
     const path = needPath(relay);
     if (!relay.credential) tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
@@ -198,6 +81,7 @@ export function buildProgram(): Command {
       server: createRelayListenUri(relay.address, path),
       token: relay.credential ?? (() => tokenFor(relay, flags.ttl)),
       ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+      ...caTls(flags),
     });
     let lastFailure: string | undefined;
     server.on('online', () => {
@@ -246,18 +130,19 @@ export function buildProgram(): Command {
     process.once('SIGTERM', stop);
   });
 
-  proxyOptions(relayOptions(program.command('send').description('connect through the relay; send lines from stdin (or one message) and print what comes back')))
+  caOption(proxyOptions(relayOptions(program.command('send').description('connect through the relay; send lines from stdin (or one message) and print what comes back'))))
     .option('-m, --message <text>', 'send this one message, print the reply and exit')
     .option('--protocol <name>', 'subprotocol to request')
     .option('--allowed-listener <id>', 'only this listener may take the connection (repeatable; see listen\'s id)', collect, [])
     .option('--wait <ms>', 'with piped input: after its end, wait this long at most for the replies', milliseconds, 5000)
-    .action(async (flags: RelayFlags & { message?: string; protocol?: string; allowedListener: string[]; wait: number }) => {
+    .action(async (flags: RelayFlags & { message?: string; protocol?: string; allowedListener: string[]; wait: number; ca?: string }) => {
       const relay = resolveRelay(flags);
       const path = needPath(relay);
       const client = new HybridConnectionsWebSocketClient({
         token: relay.credential ?? (() => tokenFor(relay, flags.ttl, path)),
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
         ...(flags.allowedListener.length ? { allowedListeners: flags.allowedListener } : {}),
+        ...caTls(flags),
       });
       const connection = await new Promise<WebSocketConnection | undefined>((resolve) => {
         client.once('connect', resolve);
@@ -317,14 +202,15 @@ export function buildProgram(): Command {
       });
     });
 
-  proxyOptions(relayOptions(program.command('status').description('is anyone listening? print the listener count and dates of --path')))
+  caOption(proxyOptions(relayOptions(program.command('status').description('is anyone listening? print the listener count and dates of --path'))))
     .option('--json', 'print the runtime information as JSON')
-    .action(async (flags: RelayFlags & { json?: boolean }) => {
+    .action(async (flags: RelayFlags & { json?: boolean; ca?: string }) => {
       const relay = resolveRelay(flags);
       const path = needPath(relay);
       const info = await getRuntimeInformation(relay.address, path, {
         token: relay.credential ?? (() => tokenFor(relay, flags.ttl, path)),
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
+        ...caTls(flags),
       });
       if (flags.json) {
         outJson(info);
@@ -337,6 +223,9 @@ export function buildProgram(): Command {
       if (info.requiresClientAuthorization !== undefined) out(`senders need a token: ${info.requiresClientAuthorization ? 'yes' : 'no'}`);
       if (info.userMetadata) out(`user metadata:      ${info.userMetadata}`);
     });
+
+  registerForwardCommand(program);
+  registerExposeCommand(program);
 
   return program;
 }

@@ -38,6 +38,8 @@ class ExchangeSocket extends Duplex {
   constructor(
     private readonly sink: ResponseEncoder,
     remote: { address: string; port: number } | undefined,
+    /** Called when the socket is destroyed (as by `res.destroy()` or `req.destroy()`). */
+    private readonly onDestroy: () => void,
   ) {
     // Readable while the exchange lives (frameworks read `socket.readable` to
     // tell whether a request is still in progress); nothing is ever read from it.
@@ -51,6 +53,11 @@ class ExchangeSocket extends Duplex {
   }
 
   override _read(): void {}
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.onDestroy();
+    callback(error);
+  }
 
   setTimeout(): this {
     return this;
@@ -102,8 +109,9 @@ export function createExchange(
   body?: number | 'stream',
 ): HttpExchange {
   let abort: (why: string) => void = () => undefined;
+  let cut: () => void = () => undefined;
   const encoder = new ResponseEncoder(request, { ...route, lost: (why) => abort(why) }, requestRendezvous);
-  const socket = new ExchangeSocket(encoder, request.remoteEndpoint);
+  const socket = new ExchangeSocket(encoder, request.remoteEndpoint, () => cut());
   const req = new IncomingMessage(socket as unknown as ConstructorParameters<typeof IncomingMessage>[0]);
   const target = request.requestTarget ?? '/';
   const q = target.indexOf('?');
@@ -141,6 +149,10 @@ export function createExchange(
   let resolveEnded: () => void = () => undefined;
   const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
   let finished = false;
+  /** Set while the exchange ends for a cause of its own (abort), so that destroying the socket is no cut. */
+  let ending = false;
+  /** A cut's rendezvous, until settled: the exchange has not ended before. */
+  let cutting: Promise<void> | undefined;
   res.once('finish', () => {
     finished = true;
     encoder.end();
@@ -152,10 +164,11 @@ export function createExchange(
   });
   abort = (why: string) => {
     if (finished || socket.destroyed) {
-      resolveEnded();
+      void (cutting ?? Promise.resolve()).then(resolveEnded);
       return;
     }
     debug('exchange %s ended: %s', request.id, why);
+    ending = true;
     encoder.abort();
     // As Node's server does when a client vanishes: the request is aborted
     // (an error only for a body still coming in), the response closes.
@@ -163,6 +176,19 @@ export function createExchange(
     else req.destroy();
     socket.destroy();
     resolveEnded();
+  };
+  // The application destroyed the response (or the request, as Node's server takes it: the
+  // connection goes) before it finished: the sender's response is cut, never ended as if complete.
+  cut = () => {
+    if (finished || ending) return;
+    debug('exchange %s cut by the application', request.id);
+    ending = true;
+    cutting = encoder.cut();
+    if (!req.destroyed) {
+      if (!req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      else req.destroy();
+    }
+    void cutting.then(resolveEnded);
   };
   // A request that came over a rendezvous is answered there: when it closes first, the exchange ends.
   requestRendezvous?.once('close', () => abort('the rendezvous closed before the response ended'));

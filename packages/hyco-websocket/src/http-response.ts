@@ -134,6 +134,37 @@ export class ResponseEncoder {
     else finish();
   }
 
+  /**
+   * The response is cut before it ended (the application destroyed it): the
+   * relay must abort the sender's connection, not end it as if complete, and
+   * it learns so from a rendezvous that closes before the body's last frame.
+   * A response not yet on a rendezvous moves to one first (its head, when
+   * written, goes out there), which is then dropped; with no head the relay
+   * answers 502 at once instead of waiting for its deadline. Resolves once
+   * that rendezvous is settled. A response that has ended is left as it is.
+   */
+  cut(): Promise<void> {
+    if (this.aborted || this.ended) {
+      this.abort();
+      return Promise.resolve();
+    }
+    let opening = this.rendezvous;
+    if (!opening) {
+      const head = this.response;
+      opening = (this.requestRendezvous ? Promise.resolve(this.requestRendezvous) : this.route.openRendezvous()).then((connection) => {
+        if (head && connection.connected) connection.sendUTF(JSON.stringify({ response: { ...head, body: true } }));
+        return connection;
+      });
+      this.rendezvous = opening;
+    }
+    debug('response for %s cut', this.request.id);
+    this.abort();
+    return opening.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   /** Stops: nothing more is sent, and a rendezvous opened for this response is dropped. */
   abort(): void {
     if (this.aborted) return;
@@ -159,6 +190,7 @@ export class ResponseEncoder {
     const headers: Record<string, string> = {};
     const names = new Map<string, string>();
     let contentLength: number | undefined;
+    let setCookieLines = 0;
     for (const line of lines) {
       const colon = line.indexOf(':');
       if (colon <= 0) continue;
@@ -171,13 +203,20 @@ export class ResponseEncoder {
       }
       if (lower === 'connection' || lower === 'keep-alive' || lower === 'date') continue;
       if (lower === 'content-length') contentLength = Number(value);
-      // The response map holds one value per name; repeated headers are joined.
       const existing = names.get(lower);
-      if (existing !== undefined) headers[existing] += `, ${value}`;
-      else {
+      if (existing === undefined) {
         names.set(lower, name);
         headers[name] = value;
+        continue;
       }
+      // Set-Cookie cannot be joined (RFC 6265 section 3: an Expires date holds a comma): each
+      // further line goes under a spelling of the first line's name that differs in letter case
+      // only (the map's keys are case-sensitive, HTTP's names are not), which the relay writes
+      // as a header line of its own. Past 511 lines, they are joined as other headers are.
+      const apart = lower === 'set-cookie' ? caseVariant(existing, ++setCookieLines) : undefined;
+      if (apart !== undefined) headers[apart] = value;
+      // The response map holds one value per name; other repeated headers are joined (RFC 9110 section 5.3).
+      else headers[existing] += `, ${value}`;
     }
     const noBody = statusCode === 204 || statusCode === 304 || this.request.method === 'HEAD';
     const hasBody = !noBody && contentLength !== 0;
@@ -333,4 +372,20 @@ export class ResponseEncoder {
     }
     return out.length === 1 ? out[0] : Buffer.concat(out);
   }
+}
+
+/**
+ * The `n`th spelling of `name` that differs from it only in letter case
+ * (the letters whose index is a set bit of `n` flipped), or undefined when
+ * `name` has fewer than that (`Set-Cookie` has 511 besides its own).
+ */
+export function caseVariant(name: string, n: number): string | undefined {
+  const letters: number[] = [];
+  for (let i = 0; i < name.length; i++) if (/[a-z]/i.test(name[i])) letters.push(i);
+  if (n < 0 || n >= 2 ** letters.length) return undefined;
+  const chars = name.split('');
+  letters.forEach((at, bit) => {
+    if (Math.floor(n / 2 ** bit) % 2 === 1) chars[at] = chars[at] === chars[at].toLowerCase() ? chars[at].toUpperCase() : chars[at].toLowerCase();
+  });
+  return chars.join('');
 }

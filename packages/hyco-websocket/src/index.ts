@@ -20,8 +20,23 @@ export { relayedConnect } from './client';
 export type { HybridConnectionsWebSocketClientOptions, RelayedClientSettings, RelayedConnectOptions } from './client';
 export { relayedFetch } from './fetch';
 export type { RelayedFetchOptions } from './fetch';
+export { relayedProxy, RelayedProxy } from './expose';
+export type { RelayedProxyOptions, RelayedProxyEvents, ProxyExchange } from './expose';
 export { getRuntimeInformation } from './runtime-information';
 export type { RuntimeInformation, RuntimeInformationOptions } from './runtime-information';
+export { createLocalForward, createRemoteForward, LocalForward, RemoteForward, ForwardedConnection } from './forward';
+export type {
+  ForwardOptions,
+  LocalForwardOptions,
+  RemoteForwardOptions,
+  LocalForwardBinding,
+  RemoteForwardBinding,
+  LocalAddress,
+  LocalForwardEvents,
+  RemoteForwardEvents,
+  ForwardStats,
+  ForwardProtocol,
+} from './forward';
 export type { HybridConnectionsWebSocketServerOptions, HybridConnectionsWebSocketServerEvents } from './server';
 export type { RequestedExtension, HybridConnectionsWebSocketRequestEvents } from './request';
 export type { RequestCookie, SetCookie } from './cookies';

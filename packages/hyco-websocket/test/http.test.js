@@ -315,3 +315,44 @@ test('a client gone mid-download ends the response as Node\'s server does: pipel
   }
   assert.equal(viaLoop.error, undefined);
 });
+
+test('several Set-Cookie headers reach the HTTP client as lines of their own (a small response and a large one)', async (t) => {
+  const { server, base, auth } = await setup(t);
+  const cookies = ['a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Path=/', 'b=2; HttpOnly', 'c=3; Max-Age=60'];
+  server.on('httpRequest', (req, res) => {
+    res.setHeader('Set-Cookie', cookies);
+    res.setHeader('Vary', ['Accept', 'Cookie']);
+    // Over 64 KB: the response goes over a rendezvous.
+    res.end(req.url === '/large' ? 'x'.repeat(100 * 1024) : 'small');
+  });
+  for (const which of ['small', 'large']) {
+    const res = await request(`${base}/${which}`, { headers: auth });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.headers['set-cookie'], cookies, which);
+    assert.equal(res.headers.vary, 'Accept, Cookie', `${which}: other repeated headers are joined`);
+  }
+});
+
+test('a response the handler destroys is cut at once, never ended as if complete (with or without its head written)', async (t) => {
+  const { server, base, auth } = await setup(t);
+  server.on('httpRequest', (req, res) => {
+    if (req.url === '/headless') return void res.destroy();
+    res.writeHead(200, { 'Content-Length': 1000 });
+    res.write('x'.repeat(500), () => res.destroy());
+  });
+  const started = Date.now();
+  const cut = await new Promise((resolve) => {
+    const req = http.get(`${base}/cut`, { headers: auth }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve('ended as if complete'));
+      res.on('aborted', () => resolve('aborted'));
+      res.on('error', () => resolve('aborted'));
+    });
+    req.on('error', () => resolve('aborted before a response'));
+  });
+  assert.equal(cut, 'aborted');
+  // No head at all: the relay answers at once (502), rather than after its 60 s deadline.
+  const headless = await request(`${base}/headless`, { headers: auth });
+  assert.equal(headless.status, 502);
+  assert.ok(Date.now() - started < 10_000, 'at once, not at a deadline');
+});

@@ -62,7 +62,7 @@ async function emulator(): Promise<void> {
   const relay = await RelayEmulator.start({ hybridConnections: ['echo'], listenerPings: 'close' });
   relay.on('activity', (a) => {
     const typed: RelayActivity = a;
-    const kind: 'listener-online' | 'listener-offline' | 'listener-error' | 'sender-accepted' | 'sender-rejected' | 'sender-timed-out' | 'connection-closed' | 'refused' = a.type;
+    const kind: 'listener-online' | 'listener-offline' | 'listener-error' | 'sender-accepted' | 'sender-rejected' | 'sender-timed-out' | 'connection-closed' | 'refused' | 'hybrid-connection-created' | 'hybrid-connection-deleted' = a.type;
     void typed;
     void kind;
     // @ts-expect-error: activity carries no payload
@@ -119,3 +119,38 @@ async function senders(): Promise<void> {
 void senders;
 const id: string = keyless.listenerId;
 void id;
+
+// Expose: a relayed proxy to a local origin, its events typed.
+import { relayedProxy, RelayedProxy } from 'hyco-websocket';
+import type { ProxyExchange, RelayedProxyOptions } from 'hyco-websocket';
+const proxyOptions: RelayedProxyOptions = { server: createRelayListenUri('ws://127.0.0.1:9030', 'app'), credential: { name: 'rule', key: 'key' }, origin: 'http://127.0.0.1:3000', originTimeout: 30_000 };
+const exposed: RelayedProxy = relayedProxy(proxyOptions);
+exposed.on('exchange', (e: ProxyExchange) => {
+  const line: string = `${e.kind} ${e.method} ${e.path} ${e.status} ${e.durationMs} ${e.bytesIn} ${e.bytesOut} ${e.complete} ${e.error?.code ?? ''} ${e.closeCode ?? ''}`;
+  void line;
+});
+exposed.on('offline', (err?: RelayError) => void err);
+const exposedUrls: string[] = [exposed.httpUrl, exposed.webSocketUrl, exposed.listenerId, exposed.origin];
+void exposedUrls;
+const fromCs: RelayedProxy = RelayedProxy.fromConnectionString('Endpoint=sb://127.0.0.1:9030/;SharedAccessKeyName=a;SharedAccessKey=b;UseDevelopmentEmulator=true', { path: 'app', origin: 'https://127.0.0.1:8443/base', insecureOrigin: true });
+const proxyClosed: Promise<void> = fromCs.close();
+void proxyClosed;
+
+// Forward: TCP, UDP and Unix sockets (azbridge's -L and -T), bindings as objects, events and counts typed.
+import { createLocalForward, createRemoteForward } from 'hyco-websocket';
+import type { ForwardedConnection, ForwardStats, LocalForward, LocalForwardOptions, RemoteForward, RemoteForwardBinding } from 'hyco-websocket';
+const localOptions: LocalForwardOptions = {
+  connectionString: 'Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b',
+  path: 'db',
+  bindings: [{ bindPort: 5432, portName: 'pg' }, { protocol: 'udp', bindAddress: '127.0.0.1', bindPort: 5353 }, { bindLocalSocket: '/tmp/x.sock' }],
+  udpIdleTimeout: 60_000,
+};
+const toRelay: LocalForward = createLocalForward(localOptions);
+toRelay.on('connectionClosed', (c: ForwardedConnection, error?: RelayError) => void `${c.id} ${c.portName} ${c.protocol} ${c.peer} ${c.bytesToRelay} ${c.durationMs} ${error?.code ?? ''}`);
+const targets: RemoteForwardBinding[] = [{ host: 'localhost', hostPort: 5432, portName: 'pg' }, { localSocket: '/var/run/x.sock' }];
+const fromRelay: RemoteForward = createRemoteForward({ namespace: 'x.servicebus.windows.net', path: 'db', credential: new DefaultAzureCredential(), bindings: targets, proxy: false });
+const counts: ForwardStats = fromRelay.stats;
+const forwardState: [boolean, boolean, string, number] = [toRelay.isListening, fromRelay.isOnline, fromRelay.listenerId, counts.connectionsOpen];
+void forwardState;
+const forwardsClosed: Promise<void[]> = Promise.all([toRelay.close(), fromRelay.close()]);
+void forwardsClosed;
