@@ -17,6 +17,7 @@ const { startLocalRelay } = require('./local-relay');
 
 const PAGE = fs.readFileSync(path.join(__dirname, 'web', 'index.html'));
 const SCRIPT = fs.readFileSync(path.join(__dirname, 'web', 'chat.js'));
+const ICON = fs.readFileSync(path.join(__dirname, 'web', 'favicon.svg'));
 /** Lifetime of the token handed to the web page, seconds. */
 const PAGE_TOKEN_TTL = 600;
 
@@ -86,6 +87,10 @@ async function startHybrid({ settings, senderSettings, path: hcPath, httpPort = 
     if (url.pathname === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(PAGE);
+    } else if (url.pathname === '/favicon.svg' || url.pathname === '/favicon.ico') {
+      // The page links the SVG; a browser that asks for /favicon.ico on its own gets it too.
+      res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' });
+      res.end(ICON);
     } else if (url.pathname === '/chat.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' });
       res.end(SCRIPT);

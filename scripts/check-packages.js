@@ -11,7 +11,7 @@ const ROOT = path.join(__dirname, '..');
 const NPM = process.env.npm_execpath;
 const PACKAGES = {
   'packages/hyco-websocket': ['dist/index.js', 'dist/index.d.ts', 'dist/protocol/index.js', 'dist/cli.js', 'esm/index.mjs', 'bin/hyco-websocket.js'],
-  'packages/relay-emulator': ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/hyco-relay-emulator.js'],
+  'packages/relay-emulator': ['dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'bin/hyco-relay-emulator.js', 'config.schema.json'],
 };
 
 const problems = [];

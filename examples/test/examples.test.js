@@ -87,6 +87,14 @@ test('the page gets a Send-only token that cannot listen; without a Send-only co
   const app = await startHybrid({ settings, senderSettings: hyco.parseConnectionString(senderConnectionString), path: 'chat', httpPort: 0 });
   t.after(() => app.close());
   const page = await (await fetch(`${app.pageUrl}relay.json`)).json();
+  // The page has its icon (no 404 in the browser's console).
+  assert.match(await (await fetch(app.pageUrl)).text(), /<link rel="icon" href="\/favicon\.svg" type="image\/svg\+xml">/);
+  for (const icon of ['favicon.svg', 'favicon.ico']) {
+    const res = await fetch(`${app.pageUrl}${icon}`);
+    assert.equal(res.status, 200, icon);
+    assert.equal(res.headers.get('content-type'), 'image/svg+xml');
+    assert.match(await res.text(), /^<svg /);
+  }
   const pageToken = new URL(page.sendUri).searchParams.get('sb-hc-token');
   assert.equal(hyco.parseRelayToken(pageToken).keyName, 'SendOnly');
   const relayed = await connect(page.sendUri);
@@ -108,7 +116,8 @@ test('the page gets a Send-only token that cannot listen; without a Send-only co
 
 test('listener.js and sender.js against an emulator already on the port with another key: a clear hint, exit 1, no retry loop', async (t) => {
   const { RelayEmulator } = require('hyco-relay-emulator');
-  const other = await RelayEmulator.start({ hybridConnections: ['echo'] });
+  // Another key: the emulator's own default is the examples' development key, so this one asks for a random one.
+  const other = await RelayEmulator.start({ hybridConnections: ['echo'], randomKey: true });
   t.after(() => other.close());
   const listener = run(t, 'examples/listener.js', ['--emulator-port', String(other.port)], null);
   assert.equal(await listener.seen, 1, listener.child.output);

@@ -12,7 +12,9 @@ export interface RelayActivity {
     | 'sender-rejected'
     | 'sender-timed-out'
     | 'connection-closed'
-    | 'refused';
+    | 'refused'
+    | 'hybrid-connection-created'
+    | 'hybrid-connection-deleted';
   /** The hybrid connection, when known. */
   path: string;
   /** Tracking id of the listener or connection. */

@@ -47,7 +47,8 @@ export function authorize(
   // The entity by its path, as the service names it (every place that shows a reason makes it printable).
   const entity = `(entity "${target.entityUri.replace(/^[a-z]+:\/\/[^/]*\/?/i, '')}")`;
   if (!rule) return { ok: false, status: 401, reason: `${INVALID_SIGNATURE} ${entity}: the token names an unknown shared access rule` };
-  if (!verifySignature(parsed, rule.key)) {
+  // Either key of the rule signs valid tokens, as the service has it (keys are rotated one at a time).
+  if (!verifySignature(parsed, rule.key) && !(rule.secondaryKey !== undefined && verifySignature(parsed, rule.secondaryKey))) {
     return { ok: false, status: 401, reason: `${INVALID_SIGNATURE} ${entity}: the token signature is not valid for its rule` };
   }
   if (parsed.expiry <= nowSeconds) {

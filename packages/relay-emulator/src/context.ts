@@ -51,10 +51,15 @@ export class RelayContext {
     readonly http: HttpExchanges,
     /** `ws` or `wss`: the scheme of every address the relay hands out. */
     readonly scheme: 'ws' | 'wss',
-    /** Checks Entra ID tokens. */
-    readonly entra: EntraAuthority,
+    /** Checks Entra ID tokens (made once the emulator's socket is bound; no request is served before). */
+    private readonly entraAuthority: () => EntraAuthority,
     private readonly emitActivity: (activity: RelayActivity) => void,
   ) {}
+
+  /** The identity provider's checks of Entra ID tokens. */
+  get entra(): EntraAuthority {
+    return this.entraAuthority();
+  }
 
   /** Reports activity with every client-supplied string made printable and bounded. */
   report(activity: RelayActivity): void {

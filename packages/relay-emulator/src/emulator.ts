@@ -41,12 +41,27 @@ import { RendezvousTable } from './rendezvous';
 import { handleRuntimeInformation, isRuntimeInformationRequest } from './runtime-info';
 import { isProblem, parseTarget } from './request-target';
 import type { RequestTarget } from './request-target';
-import { selfSignedCertificate } from './tls';
+import { caDirectory, certificateHostNames, developmentCaCertificate, selfSignedCertificate } from './tls';
+import type { TlsMaterial } from './tls';
 import { endpointNotFound } from './reason-phrases';
-import { printable, safeDebug, statusText } from './tracking';
+import { newTrackingId, printable, safeDebug, statusText } from './tracking';
+import { HEALTH_PATH, RESERVED_HEALTH_PATH, answerHealth } from './health';
+import type { EmulatorState } from './health';
+import { FAVICON_PATHS, answerFavicon } from './favicon';
+import { handleManagement, isManagementMethod } from './management';
+import type { HybridConnection } from './hybrid-connection';
 
 export type { RelayActivity } from './activity';
 export type { HybridConnectionStats, RelayEmulatorStats } from './stats';
+export type { EmulatorState } from './health';
+
+/** What `connectionString` takes: a namespace rule's name, and the hybrid connection to name (`EntityPath`). */
+export interface ConnectionStringOptions {
+  /** The namespace rule whose key it carries. Default: the first. */
+  rule?: string;
+  /** The hybrid connection, as `EntityPath`. Default: none. */
+  entityPath?: string;
+}
 
 const debug = safeDebug('hyco-relay-emulator:gateway');
 
@@ -88,6 +103,10 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   private readonly sockets = new Set<Duplex>();
   private closing: Promise<void> | undefined;
   private boundPort = 0;
+  /** Starting until everything is in place, then ready; stopping from close() until every connection has ended. */
+  private lifecycle: EmulatorState = 'starting';
+  /** The identity provider, made once the socket is bound (nothing is served before). */
+  private entraAuthority: EntraAuthority | undefined;
   private readonly dashboard: Dashboard;
   /** The managed identity endpoint's secret (IDENTITY_HEADER). */
   private readonly identityHeader = randomBytes(24).toString('base64url');
@@ -95,10 +114,22 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   /** Starts an emulator and resolves once it listens. */
   static async start(options: RelayEmulatorOptions = {}): Promise<RelayEmulator> {
     const resolved = resolveOptions(options);
-    const tls = resolved.tls === 'self-signed' ? await selfSignedCertificate(resolved.namespace) : resolved.tls;
-    const entra = await EntraAuthority.create(resolved.roleAssignments, resolved.entraTokens);
-    const emulator = new RelayEmulator(resolved, tls, entra);
+    const hostNames = certificateHostNames([resolved.namespace, resolved.host]);
+    let tls: TlsMaterial | undefined;
+    if (resolved.tls === 'self-signed') tls = await selfSignedCertificate(hostNames);
+    else if (resolved.tls === 'development-ca') tls = await developmentCaCertificate(caDirectory(resolved.caDirectory), hostNames);
+    else tls = resolved.tls;
+    const emulator = new RelayEmulator(resolved, tls);
+    // Bound first: until the rest is in place, every request (the health check included) gets 503, not a refused connection.
     await emulator.listen();
+    try {
+      emulator.entraAuthority = await EntraAuthority.create(resolved.roleAssignments, resolved.entraTokens);
+    } catch (err) {
+      await emulator.close();
+      throw err;
+    }
+    emulator.lifecycle = 'ready';
+    debug('ready on %s', emulator.endpoint);
     if (resolved.entraTokens === 'unverified') {
       process.emitWarning(
         'hyco-relay-emulator takes Microsoft Entra ID tokens without checking their signature (entraTokens: "unverified"): for local development on loopback only, never as a security boundary',
@@ -110,9 +141,8 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
 
   private constructor(
     private readonly options: ResolvedOptions,
-    /** The certificate served, when TLS is on (PEM), so clients can trust it. */
-    private readonly tlsMaterial: { cert: string | Buffer; key: string | Buffer } | undefined,
-    private readonly entra: EntraAuthority,
+    /** The certificate served, when TLS is on (PEM), so clients can trust it; with the development CA, the CA's too. */
+    private readonly tlsMaterial: TlsMaterial | undefined,
   ) {
     super();
     this.wss = new WebSocketServer({
@@ -126,7 +156,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     });
     for (const hc of options.hybridConnections) this.namespace.add(hc);
     const rendezvous = new RendezvousTable(options.rendezvousTimeoutMs, (sender) => rendezvousTimedOut(this.ctx, sender));
-    this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', entra, (activity) => {
+    this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', () => this.entra, (activity) => {
       if (this.listenerCount('activity') > 0) this.emit('activity', activity);
     });
     this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent), [options.host, options.namespace]);
@@ -141,13 +171,15 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.server = tlsMaterial
       ? https.createServer({ ...serverOptions, cert: tlsMaterial.cert, key: tlsMaterial.key })
       : http.createServer(serverOptions);
-    this.server.on(tlsMaterial ? 'secureConnection' : 'connection', (socket: Socket) => {
-      if (tlsMaterial) {
+    // Every TCP connection from its first byte (under TLS, also while its handshake is under way), so that close() can end it.
+    this.server.on('connection', (socket: Socket) => this.track(socket));
+    if (tlsMaterial) {
+      this.server.on('secureConnection', (socket: TLSSocket) => {
         this.namespace.totals.tlsHandshakes++;
-        if ((socket as TLSSocket).isSessionReused()) this.namespace.totals.tlsSessionsResumed++;
-      }
-      this.track(socket);
-    });
+        if (socket.isSessionReused()) this.namespace.totals.tlsSessionsResumed++;
+        this.track(socket);
+      });
+    }
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.guardHttp(req, res));
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.guardUpgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -168,9 +200,48 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     return `${this.ctx.scheme}://${this.displayHost()}:${this.boundPort}`;
   }
 
-  /** The TLS certificate (PEM) when TLS is on. */
+  /** The TLS certificate (PEM) when TLS is on (with the development CA: the server's certificate, then the CA's). */
   get certificate(): string | undefined {
     return this.tlsMaterial ? String(this.tlsMaterial.cert) : undefined;
+  }
+
+  /** With `tls: 'development-ca'`: the CA certificate's file, the one clients trust (`NODE_EXTRA_CA_CERTS`, the system store, a Java trust store). */
+  get caCertificatePath(): string | undefined {
+    return this.tlsMaterial?.ca?.path;
+  }
+
+  /** With `tls: 'development-ca'`: the CA certificate (PEM). */
+  get caCertificate(): string | undefined {
+    return this.tlsMaterial?.ca?.certificate;
+  }
+
+  /** Where the emulator is in its life: `starting`, `ready`, `stopping` or `closed` (what `GET /health` reports). */
+  get state(): EmulatorState {
+    return this.lifecycle;
+  }
+
+  /** `http(s)://host:port/health`: the readiness check. */
+  get healthUrl(): string {
+    return `${this.ctx.scheme === 'wss' ? 'https' : 'http'}://${this.displayHost()}:${this.boundPort}${HEALTH_PATH}`;
+  }
+
+  /** `http(s)://host:port/`: the dashboard. */
+  get dashboardUrl(): string {
+    return `${this.ctx.scheme === 'wss' ? 'https' : 'http'}://${this.displayHost()}:${this.boundPort}/`;
+  }
+
+  /** Whether the default rule with the well-known development key (`DEVELOPMENT_KEY`) is in force. */
+  get usesDevelopmentKey(): boolean {
+    return this.options.developmentKey;
+  }
+
+  private get entra(): EntraAuthority {
+    if (!this.entraAuthority) {
+      const err = new Error('The relay emulator has not finished starting') as Error & { code: string };
+      err.code = 'ERR_HYCO_EMULATOR_STARTING';
+      throw err;
+    }
+    return this.entraAuthority;
   }
 
   /** The namespace-wide rules (with keys). */
@@ -179,14 +250,18 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   }
 
   /**
-   * A connection string for a namespace-wide rule (default: the first).
+   * A connection string for a namespace-wide rule (by name, or
+   * `{ rule?, entityPath? }`; default: the first rule, no `EntityPath`).
    * Without TLS it carries `UseDevelopmentEmulator=true` (plain `ws://`).
    */
-  connectionString(ruleName?: string): string {
+  connectionString(ruleOrOptions?: string | ConnectionStringOptions): string {
+    const opts: ConnectionStringOptions = typeof ruleOrOptions === 'object' && ruleOrOptions !== null ? ruleOrOptions : { rule: ruleOrOptions };
+    const ruleName = opts.rule;
     const rule = ruleName === undefined ? this.options.rules[0] : this.options.rules.find((r) => r.name === ruleName);
     if (!rule) throw argumentError(`No namespace rule named "${printable(String(ruleName), 64)}"`);
     const base = `Endpoint=sb://${this.displayHost()}:${this.boundPort}/;SharedAccessKeyName=${rule.name};SharedAccessKey=${rule.key}`;
-    return this.tlsMaterial ? base : `${base};UseDevelopmentEmulator=true`;
+    const withEmulator = this.tlsMaterial ? base : `${base};UseDevelopmentEmulator=true`;
+    return opts.entityPath === undefined ? withEmulator : `${withEmulator};EntityPath=${checkPath(opts.entityPath)}`;
   }
 
   /** The tenant id of the emulator's identity provider (the `tid` of its tokens). */
@@ -242,10 +317,15 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     };
   }
 
-  /** Creates a hybrid connection. Throws if the path is taken or invalid. */
+  /** Creates a hybrid connection (shown on the dashboard at once). Throws if the path is taken or invalid. */
   createHybridConnection(path: string, opts: Omit<HybridConnectionOptions, 'path'> = {}): HybridConnectionStats {
+    return this.namespace.entityStats(this.addEntity(path, opts, newTrackingId()));
+  }
+
+  private addEntity(path: string, opts: Omit<HybridConnectionOptions, 'path'>, trackingId: string): HybridConnection {
     const entity = this.namespace.add(checkHybridConnection({ ...opts, path }));
-    return this.namespace.entityStats(entity);
+    this.ctx.report({ type: 'hybrid-connection-created', path: entity.path, id: trackingId });
+    return entity;
   }
 
   /**
@@ -254,8 +334,13 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
    * senders get 404 and its HTTP requests fail. Returns whether it existed.
    */
   deleteHybridConnection(path: string): boolean {
+    return this.removeEntity(path, newTrackingId());
+  }
+
+  private removeEntity(path: string, trackingId: string): boolean {
     const entity = this.namespace.remove(checkPath(path));
     if (!entity) return false;
+    this.ctx.report({ type: 'hybrid-connection-deleted', path: entity.path, id: trackingId });
     for (const listener of [...entity.listeners]) listener.close(CLOSE_ENTITY_GONE, 'The hybrid connection was deleted');
     for (const relay of [...entity.relays]) relay.shutdown(CLOSE_ENTITY_GONE, 'The hybrid connection was deleted');
     for (const sender of this.ctx.rendezvous.drain(entity)) {
@@ -301,9 +386,10 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   }
 
   private async shutdown(): Promise<void> {
+    // The socket stays open until every connection has ended: meanwhile everything, the health check included, gets 503.
+    this.lifecycle = 'stopping';
     this.ctx.closing = true;
     this.dashboard.close();
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const sender of this.ctx.rendezvous.drain()) writeFailure(sender.socket, 503, 'The relay is shutting down');
     for (const exchange of this.ctx.http.all()) exchange.fail(503, 'ServiceUnavailable: the relay is shutting down');
     for (const entity of this.namespace.all()) {
@@ -322,7 +408,12 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.server.closeIdleConnections?.();
     await socketsClosed;
     clearTimeout(force);
+    const serverClosed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
+    // Whoever came during the drain (and was answered 503, or is still in its TLS handshake) goes now.
+    for (const socket of this.sockets) socket.destroy();
+    this.server.closeAllConnections();
     await serverClosed;
+    this.lifecycle = 'closed';
     debug('closed');
   }
 
@@ -336,8 +427,9 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     });
     this.boundPort = (this.server.address() as AddressInfo).port;
     if (!isLoopbackHost(this.options.host)) {
+      const key = this.options.developmentKey ? ', and it takes the well-known development key: anyone who reaches it can use it (give rules, or randomKey)' : '';
       process.emitWarning(
-        `hyco-relay-emulator is listening on ${this.options.host}, which is not a loopback address: other machines can reach it`,
+        `hyco-relay-emulator is listening on ${this.options.host}, which is not a loopback address: other machines can reach it${key}`,
         { code: 'HYCO_EMULATOR_NOT_LOOPBACK' },
       );
     }
@@ -387,6 +479,10 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> | undefined {
+    if (this.lifecycle !== 'ready') {
+      writeFailure(socket, 503, this.lifecycle === 'starting' ? 'ServiceUnavailable: the relay is starting' : 'ServiceUnavailable: the relay is shutting down');
+      return undefined;
+    }
     const target = this.target(req, /^\$hc\//i, (status, what, t) => this.ctx.refuse(socket, status, what, t, t.rawPath));
     if (!target) return undefined;
     // No action at all is a sender, as the service has it; an empty or unknown one is refused.
@@ -435,6 +531,15 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
 
   private onHttpRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> | undefined {
     const path = (req.url ?? '/').split('?')[0];
+    // The health check and the icon answer any Host; a hybrid connection of that name (only /health and the icons can be one) takes its own path.
+    if (path === RESERVED_HEALTH_PATH || (path === HEALTH_PATH && !this.namespace.get('health'))) return void answerHealth(req, res, this.lifecycle);
+    if (this.lifecycle !== 'ready') {
+      req.resume();
+      res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close', 'Retry-After': '1' });
+      res.end(this.lifecycle === 'starting' ? 'ServiceUnavailable: the relay is starting\n' : 'ServiceUnavailable: the relay is shutting down\n');
+      return undefined;
+    }
+    if ((req.method === 'GET' || req.method === 'HEAD') && FAVICON_PATHS.has(path) && !this.namespace.get(path.slice(1))) return void answerFavicon(req, res, path);
     if (req.method === 'GET' && isDashboardPath(path)) {
       // The emulator's own pages: the dashboard for browsers, runtime information as JSON; for its own host names only (DNS rebinding).
       if (!this.dashboard.answersHost(req)) return void this.dashboard.refuseHost(req, res);
@@ -468,7 +573,15 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
       return undefined;
     }
     // Addressed to the service itself (the .NET client's runtime information), not to a listener.
-    if (isRuntimeInformationRequest(req)) return handleRuntimeInformation(this.ctx, req, res, target);
+    if (isRuntimeInformationRequest(req)) {
+      if (isManagementMethod(req.method)) {
+        return handleManagement(this.ctx, req, res, target, {
+          create: (p, settings, trackingId) => this.addEntity(p, settings, trackingId),
+          remove: (p, trackingId) => this.removeEntity(p, trackingId),
+        });
+      }
+      return handleRuntimeInformation(this.ctx, req, res, target);
+    }
     return handleHttpRequest(this.ctx, req, res, target);
   }
 }

@@ -55,6 +55,8 @@ export class HttpExchange {
   private expectedLength: number | undefined;
   private written = 0;
   private timer: NodeJS.Timeout | undefined;
+  private deadlineMs = 0;
+  private deadlineText = '';
   private readonly owners = new Set<ExchangeOwner>();
 
   constructor(
@@ -83,9 +85,23 @@ export class HttpExchange {
     return this.state !== 'waiting';
   }
 
-  /** Fails the exchange with 504 after `ms` unless it has been answered (its head written) by then. */
+  /**
+   * Fails the exchange with 504 after `ms` unless it has been answered (its
+   * head written) by then; once answered, the same time bounds each silence
+   * of the body (a listener that sends a head and then nothing more is cut),
+   * never the body's whole length.
+   */
   deadline(ms: number, text: string): void {
+    this.deadlineMs = ms;
+    this.deadlineText = text;
     this.timer = setTimeout(() => this.fail(504, text), ms);
+  }
+
+  /** Restarts the deadline as the body's idle bound. */
+  private stillGoing(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fail(504, `${this.deadlineText} (the response body stopped)`), this.deadlineMs);
   }
 
   /** Registers something to release when the exchange ends (a control channel, a rendezvous). */
@@ -118,10 +134,9 @@ export class HttpExchange {
       return problem;
     }
     this.state = 'answered';
-    // The deadline is for the answer (PROTOCOL.md: every request answered within 60 s), not for the body:
-    // a long download or an event stream goes on as long as both ends do.
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    // The deadline is for the answer (PROTOCOL.md: every request answered within 60 s), not for the whole
+    // body: a long download or an event stream goes on while bytes keep coming.
+    this.stillGoing();
     // A response that cannot have a body (HEAD, 204, 304) is complete now; a body sent anyway is dropped.
     if (!response.body || bodiless) this.end();
     // The status and headers go out now, not with the first body bytes (a stream may take its time).
@@ -132,6 +147,7 @@ export class HttpExchange {
   /** Body bytes of the response, passed on as they come; false when the client is not keeping up. */
   write(chunk: Buffer): boolean {
     if (this.state !== 'answered' || chunk.length === 0) return true;
+    this.stillGoing();
     this.written += chunk.length;
     if (this.expectedLength !== undefined && this.written > this.expectedLength) {
       this.abort('the listener sent more body than its Content-Length');

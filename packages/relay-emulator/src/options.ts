@@ -31,14 +31,33 @@ export interface RelayEmulatorOptions {
   host?: string;
   /** Port; 0 picks a free one. Default 0. */
   port?: number;
-  /** Namespace-wide rules. Default: `RootManageSharedAccessKey` with all rights and a random key. */
+  /**
+   * Namespace-wide rules (`[{ name, key, secondaryKey?, rights }]`; a token
+   * signed with either key is valid). Default: `RootManageSharedAccessKey`
+   * with all rights and the well-known development key `DEVELOPMENT_KEY`
+   * (a random one with `randomKey`).
+   */
   rules?: SharedAccessRule[];
+  /** Without `rules`: a fresh random key instead of the well-known development key. Default false. */
+  randomKey?: boolean;
   /** Hybrid connections to create, by name or with options. */
   hybridConnections?: (string | HybridConnectionOptions)[];
   /** Accept any path, creating the hybrid connection on first use. Default false. */
   autoCreate?: boolean;
-  /** TLS: a certificate and key (PEM), or `'self-signed'`. Then addresses are `wss://`. */
-  tls?: { cert: string | Buffer; key: string | Buffer } | 'self-signed';
+  /**
+   * TLS, then addresses are `wss://`: a certificate and key (PEM);
+   * `'development-ca'`, a certificate for `localhost`, `127.0.0.1`, `::1`,
+   * `host` and `namespace` signed by the development CA in `caDirectory`
+   * (made there once; `relay.caCertificatePath` is the file clients trust);
+   * or `'self-signed'`, a certificate each client must trust itself
+   * (`relay.certificate`).
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer } | 'self-signed' | 'development-ca';
+  /**
+   * The development CA's folder, for `tls: 'development-ca'`. Default:
+   * `$HYCO_RELAY_EMULATOR_CA_DIR`, else `~/.hyco-relay-emulator/ca`.
+   */
+  caDirectory?: string;
   /** The host name the emulator answers as. Default: any `Host`. */
   namespace?: string;
   /** Rendezvous address lifetime, ms. Default 30000. */
@@ -98,6 +117,9 @@ export interface ResolvedOptions {
   hybridConnections: HybridConnectionOptions[];
   autoCreate: boolean;
   tls: RelayEmulatorOptions['tls'];
+  caDirectory: string | undefined;
+  /** Whether the default rule with the well-known development key is in force. */
+  developmentKey: boolean;
   namespace: string | undefined;
   rendezvousTimeoutMs: number;
   maxListenersPerHybridConnection: number;
@@ -112,6 +134,14 @@ export interface ResolvedOptions {
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
+/**
+ * The emulator's well-known development key, for `RootManageSharedAccessKey`
+ * when no rules are given (as Azurite and the Service Bus emulator have
+ * theirs): the same at every start, so a connection string can be written
+ * down once. For local development only; `randomKey` (`--random-key`) makes
+ * a fresh one.
+ */
+export const DEVELOPMENT_KEY = 'aHljby1yZWxheS1lbXVsYXRvci1kZXZlbG9wbWVudC1rZXk=';
 const RIGHTS = new Set(['Listen', 'Send', 'Manage']);
 
 /** A TypeError with the stable code of a bad argument, as the library's RelayArgumentError. */
@@ -121,7 +151,7 @@ export function argumentError(message: string): TypeError {
   return err;
 }
 
-function optionError(message: string): TypeError {
+export function optionError(message: string): TypeError {
   return argumentError(`Invalid RelayEmulator option: ${message}`);
 }
 
@@ -137,10 +167,11 @@ export function checkRules(rules: unknown, where: string): SharedAccessRule[] {
     if (!r || typeof r !== 'object') throw optionError(`${where}[${i}] must be an object`);
     if (typeof r.name !== 'string' || !r.name) throw optionError(`${where}[${i}].name must be a non-empty string`);
     if (typeof r.key !== 'string' || !r.key) throw optionError(`${where}[${i}].key must be a non-empty string`);
+    if (r.secondaryKey !== undefined && (typeof r.secondaryKey !== 'string' || !r.secondaryKey)) throw optionError(`${where}[${i}].secondaryKey must be a non-empty string`);
     if (!Array.isArray(r.rights) || r.rights.length === 0 || !r.rights.every((x) => RIGHTS.has(x))) {
       throw optionError(`${where}[${i}].rights must list Listen, Send and/or Manage`);
     }
-    return { name: r.name, key: r.key, rights: [...r.rights] };
+    return { name: r.name, key: r.key, ...(r.secondaryKey ? { secondaryKey: r.secondaryKey } : {}), rights: [...r.rights] };
   });
 }
 
@@ -246,16 +277,20 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
   }
   const port = positiveInt(options.port, 'port', 0, true);
   if (port > 65535) throw optionError('port must be at most 65535');
+  if (options.randomKey !== undefined && typeof options.randomKey !== 'boolean') throw optionError('randomKey must be true or false');
+  if (options.randomKey && options.rules !== undefined) throw optionError('randomKey is for the default rule: give rules or randomKey, not both');
+  const developmentKey = options.rules === undefined && options.randomKey !== true;
   const rules = options.rules === undefined
-    ? [{ name: DEFAULT_RULE_NAME, key: generateKey(), rights: ['Listen', 'Send', 'Manage'] as AccessRight[] }]
+    ? [{ name: DEFAULT_RULE_NAME, key: developmentKey ? DEVELOPMENT_KEY : generateKey(), rights: ['Listen', 'Send', 'Manage'] as AccessRight[] }]
     : checkRules(options.rules, 'rules');
   const listed: unknown = options.hybridConnections ?? [];
   if (!Array.isArray(listed)) throw optionError('hybridConnections must be an array of paths or { path, ... }');
   const hybridConnections = listed.map(checkHybridConnection);
   const tls = options.tls;
-  if (tls !== undefined && tls !== 'self-signed' && (typeof tls !== 'object' || !tls || !tls.cert || !tls.key)) {
-    throw optionError('tls must be { cert, key } or "self-signed"');
+  if (tls !== undefined && tls !== 'self-signed' && tls !== 'development-ca' && (typeof tls !== 'object' || !tls || !tls.cert || !tls.key)) {
+    throw optionError('tls must be { cert, key }, "development-ca" or "self-signed"');
   }
+  if (options.caDirectory !== undefined && (typeof options.caDirectory !== 'string' || !options.caDirectory)) throw optionError('caDirectory must be a folder\'s path');
   if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !options.namespace)) {
     throw optionError('namespace must be a host name');
   }
@@ -273,6 +308,8 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     hybridConnections,
     autoCreate: options.autoCreate === true,
     tls,
+    caDirectory: options.caDirectory,
+    developmentKey,
     namespace: options.namespace?.toLowerCase(),
     rendezvousTimeoutMs: milliseconds(options.rendezvousTimeoutMs, 'rendezvousTimeoutMs', RENDEZVOUS_TIMEOUT_MS),
     maxListenersPerHybridConnection: positiveInt(

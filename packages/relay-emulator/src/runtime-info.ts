@@ -19,6 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessRight } from 'hyco-websocket/protocol';
 import type { RelayContext } from './context';
 import { relayCredential } from './headers';
+import type { HybridConnection } from './hybrid-connection';
 import type { RequestTarget } from './request-target';
 import { safeDebug, statusText } from './tracking';
 
@@ -55,14 +56,14 @@ function xml(text: string): string {
   return text.replace(NOT_XML_CHAR, '').replace(/[<>&'"\t\n\r]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function send(res: ServerResponse, status: number, reason: string | undefined, body: string, type = 'application/xml; charset=utf-8'): void {
+export function send(res: ServerResponse, status: number, reason: string | undefined, body: string, type = 'application/xml; charset=utf-8'): void {
   const headers = { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) };
   if (reason === undefined) res.writeHead(status, headers);
   else res.writeHead(status, reason, headers);
   res.end(body);
 }
 
-function errorDocument(res: ServerResponse, status: number, what: string, trackingId: string, host: string, path: string): void {
+export function errorDocument(res: ServerResponse, status: number, what: string, trackingId: string, host: string, path: string): void {
   const detail = statusText(what, trackingId, host, path);
   send(res, status, detail, `<Error><Code>${status}</Code><Detail>${xml(detail)}</Detail></Error>`);
 }
@@ -72,8 +73,9 @@ export async function handleRuntimeInformation(ctx: RelayContext, req: IncomingM
   const { hostname, trackingId } = target;
   const rawPath = target.rawPath.replace(/\/+$/, '');
   if (req.method !== 'GET') {
-    ctx.noteRefusal(405, 'MethodNotAllowed: runtime information is read with GET', trackingId, rawPath);
-    errorDocument(res, 405, 'MethodNotAllowed: runtime information is read with GET', trackingId, hostname, rawPath);
+    const what = 'MethodNotAllowed: runtime information is read with GET (hybrid connections are created with PUT and deleted with DELETE)';
+    ctx.noteRefusal(405, what, trackingId, rawPath);
+    errorDocument(res, 405, what, trackingId, hostname, rawPath);
     return;
   }
   if (target.query.get('api-version') === null) {
@@ -100,8 +102,6 @@ export async function handleRuntimeInformation(ctx: RelayContext, req: IncomingM
     errorDocument(res, refusal.status, refusal.reason, trackingId, hostname, rawPath);
     return;
   }
-  const scheme = ctx.scheme === 'wss' ? 'https' : 'http';
-  const self = `${scheme}://${target.host}/${rawPath}?api-version=${API_VERSION}`;
   const now = new Date().toISOString();
   if (!entity || !ctx.namespace.has(entity)) {
     // As the service does: a feed (of nothing) rather than an entry.
@@ -117,6 +117,17 @@ export async function handleRuntimeInformation(ctx: RelayContext, req: IncomingM
     );
     return;
   }
+  debug('runtime information for "%s": %d listeners', entity.path, entity.listenerCount);
+  send(res, 200, undefined, entityEntry(ctx, target, entity), ENTRY_TYPE);
+}
+
+/** The content type of an Atom entry. */
+export const ENTRY_TYPE = 'application/atom+xml;type=entry;charset=utf-8';
+
+/** The Atom entry that describes `entity`, as the service gives it. */
+export function entityEntry(ctx: RelayContext, target: RequestTarget, entity: HybridConnection): string {
+  const scheme = ctx.scheme === 'wss' ? 'https' : 'http';
+  const self = `${scheme}://${target.host}/${entity.path}?api-version=${API_VERSION}`;
   const description =
     `<HybridConnectionDescription xmlns="${SERVICEBUS_CONNECT_NAMESPACE}" xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` +
     `<CreatedAt>${entity.createdAt.toISOString()}</CreatedAt>` +
@@ -125,15 +136,10 @@ export async function handleRuntimeInformation(ctx: RelayContext, req: IncomingM
     (entity.userMetadata !== undefined ? `<UserMetadata>${xml(entity.userMetadata)}</UserMetadata>` : '') +
     `<ListenerCount>${entity.listenerCount}</ListenerCount>` +
     '</HybridConnectionDescription>';
-  debug('runtime information for "%s": %d listeners', entity.path, entity.listenerCount);
-  send(
-    res,
-    200,
-    undefined,
+  return (
     `<entry xmlns="${ATOM_NAMESPACE}"><id>${xml(self)}</id><title type="text">${xml(entity.path)}</title>` +
-      `<published>${entity.createdAt.toISOString()}</published><updated>${entity.updatedAt.toISOString()}</updated>` +
-      `<author><name>${xml(hostname)}</name></author><link rel="self" href="${xml(self)}"/>` +
-      `<content type="application/xml">${description}</content></entry>`,
-    'application/atom+xml;type=entry;charset=utf-8',
+    `<published>${entity.createdAt.toISOString()}</published><updated>${entity.updatedAt.toISOString()}</updated>` +
+    `<author><name>${xml(target.hostname)}</name></author><link rel="self" href="${xml(self)}"/>` +
+    `<content type="application/xml">${description}</content></entry>`
   );
 }

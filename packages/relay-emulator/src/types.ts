@@ -9,7 +9,10 @@ import type { AccessRight } from 'hyco-websocket/protocol';
 /** A shared access rule: a named key granting rights. */
 export interface SharedAccessRule {
   name: string;
+  /** The primary key: connection strings carry this one. */
   key: string;
+  /** The secondary key: tokens signed with it are valid too (for rotating keys). */
+  secondaryKey?: string;
   rights: AccessRight[];
 }
 

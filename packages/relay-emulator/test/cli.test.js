@@ -8,10 +8,11 @@ const { spawn, spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { parseConnectionString, createRelayToken, createRelayListenUri, createRelaySendUri } = require('hyco-websocket');
 const { onceOrError, nextMessage } = require('hyco-test-support');
+const { DEVELOPMENT_KEY, RelayEmulator } = require('hyco-relay-emulator');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
 
-/** Starts the CLI and resolves once it has printed its connection string. */
+/** Starts the CLI and resolves once it is ready, with the connection string it printed. */
 function startCli(t, args) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
@@ -22,7 +23,7 @@ function startCli(t, args) {
   return new Promise((resolve, reject) => {
     const check = () => {
       const m = /connection string:\s+(\S+)/.exec(child.output);
-      if (m) resolve({ child, connectionString: m[1] });
+      if (m && /hyco-relay-emulator ready on/.test(child.output)) resolve({ child, connectionString: m[1] });
     };
     child.stdout.on('data', check);
     child.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${child.output}`)));
@@ -51,7 +52,9 @@ test('the CLI prints its address and connection string, relays, logs connections
   assert.equal(String(await nextMessage(sender)), 'via cli');
   sender.close();
   await onceOrError(sender, 'close');
-  const logStart = child.output.indexOf('connection string:');
+  // The key is in the banner's connection strings, and nowhere after the ready line.
+  const logStart = child.output.indexOf('hyco-relay-emulator ready on');
+  assert.ok(logStart > 0);
   const log = child.output.slice(child.output.indexOf('\n', logStart));
   assert.match(log, /listener online\s+echo/);
   assert.match(log, /connection open\s+echo/);
@@ -78,10 +81,27 @@ function outputMatches(child, pattern, ms = 5000) {
   });
 }
 
-test('without --key the CLI makes a random key and says it is shown once', async (t) => {
+test('without --key the CLI takes the well-known development key, the same at every start; --random-key makes a fresh one each time', async (t) => {
   const { child, connectionString } = await startCli(t, ['-p', '0']);
-  await outputMatches(child, /random and shown once/);
-  assert.equal(parseConnectionString(connectionString).sharedAccessKeyName, 'RootManageSharedAccessKey');
+  await outputMatches(child, /the well-known development key/);
+  const cs = parseConnectionString(connectionString);
+  assert.equal(cs.sharedAccessKeyName, 'RootManageSharedAccessKey');
+  assert.equal(cs.sharedAccessKey, DEVELOPMENT_KEY);
+  assert.equal(DEVELOPMENT_KEY, 'aHljby1yZWxheS1lbXVsYXRvci1kZXZlbG9wbWVudC1rZXk=');
+  const keys = [];
+  for (let i = 0; i < 2; i++) {
+    const random = await startCli(t, ['-p', '0', '--random-key']);
+    keys.push(parseConnectionString(random.connectionString).sharedAccessKey);
+    await outputMatches(random.child, /key:\s+given, or random/);
+  }
+  assert.notEqual(keys[0], keys[1]);
+  for (const key of keys) {
+    assert.notEqual(key, DEVELOPMENT_KEY);
+    assert.equal(Buffer.from(key, 'base64').length, 32);
+  }
+  const both = spawnSync(process.execPath, [CLI, '-p', '0', '--random-key', '--key', 'eA=='], { encoding: 'utf8' });
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /--key or --random-key, not both/);
 });
 
 test('--config reads options from JSON; flags win', async (t) => {
@@ -142,4 +162,19 @@ test('--listener-pings close: a listener that pings its control channel is close
   const [code, reason] = await closed;
   assert.equal(code, 1008);
   assert.match(String(reason), /Pings are not accepted/);
+});
+
+test('RelayEmulator.start without rules takes the development key; randomKey a fresh one; randomKey with rules is refused', async (t) => {
+  const relay = await RelayEmulator.start();
+  t.after(() => relay.close());
+  assert.deepEqual(relay.rules, [{ name: 'RootManageSharedAccessKey', key: DEVELOPMENT_KEY, rights: ['Listen', 'Send', 'Manage'] }]);
+  assert.equal(relay.usesDevelopmentKey, true);
+  const random = await RelayEmulator.start({ randomKey: true });
+  t.after(() => random.close());
+  assert.notEqual(random.rules[0].key, DEVELOPMENT_KEY);
+  assert.equal(random.usesDevelopmentKey, false);
+  await assert.rejects(RelayEmulator.start({ randomKey: true, rules: [{ name: 'r', key: 'k', rights: ['Listen'] }] }), {
+    code: 'ERR_HYCO_INVALID_ARGUMENT',
+    message: /randomKey is for the default rule/,
+  });
 });

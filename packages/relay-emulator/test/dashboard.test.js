@@ -226,3 +226,31 @@ test('the live feed takes at most 16 clients; the next one is refused with 503 u
     await delay(20);
   }
 });
+
+test('the favicon: the page links an SVG icon, /favicon.ico is a real 16x16 icon; for any Host, and never counted or listed as a refusal', async (t) => {
+  const relay = await startRelay(t);
+  const page = await (await fetch(`http://127.0.0.1:${relay.port}/`, { headers: { Accept: 'text/html' } })).text();
+  assert.match(page, /<link rel="icon" href="\/favicon\.svg" type="image\/svg\+xml">/);
+  const svg = await fetch(`http://127.0.0.1:${relay.port}/favicon.svg`);
+  assert.equal(svg.status, 200);
+  assert.equal(svg.headers.get('content-type'), 'image/svg+xml');
+  assert.match(await svg.text(), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  const ico = await fetch(`http://127.0.0.1:${relay.port}/favicon.ico`);
+  assert.equal(ico.status, 200);
+  assert.equal(ico.headers.get('content-type'), 'image/x-icon');
+  const bytes = Buffer.from(await ico.arrayBuffer());
+  // ICONDIR (reserved 0, type 1, one image), then its entry: 16x16, 32 bits, the image right after.
+  assert.deepEqual([bytes.readUInt16LE(0), bytes.readUInt16LE(2), bytes.readUInt16LE(4), bytes[6], bytes[7], bytes.readUInt16LE(12)], [0, 1, 1, 16, 16, 32]);
+  assert.equal(bytes.readUInt32LE(18) + bytes.readUInt32LE(14), bytes.length);
+  // The tile's green at its centre-left edge pixel, white in a circle: the picture is there.
+  const pixel = (x, y) => bytes.subarray(22 + 40 + ((15 - y) * 16 + x) * 4, 22 + 40 + ((15 - y) * 16 + x) * 4 + 4);
+  assert.deepEqual([...pixel(4, 8)], [255, 255, 255, 255]);
+  assert.deepEqual([...pixel(8, 2)], [0x10, 0x7c, 0x10, 255]);
+  assert.deepEqual([...pixel(0, 0)], [0, 0, 0, 0]);
+  for (const host of ['evil.example', 'localhost']) assert.equal((await getWithHost(relay.port, '/favicon.ico', host)).status, 200);
+  const { totals } = relay.stats();
+  assert.equal(totals.handshakesRefused, 0, 'not counted as a refusal');
+  const status = await (await fetch(`http://127.0.0.1:${relay.port}/$events`)).body.getReader().read();
+  const snapshot = JSON.parse(Buffer.from(status.value).toString().replace(/^data: /, ''));
+  assert.deepEqual(snapshot.activity.filter((a) => a.type === 'refused'), [], 'not listed as a refusal');
+});

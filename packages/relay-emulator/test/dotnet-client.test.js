@@ -835,3 +835,82 @@ test('The .NET sender adds Relay-User-Agent; listeners send sb-hc-id', async (t)
   sender.socket.write(encodeFrame({ opcode: OP_TEXT, payload: Buffer.from('tolerated') }));
   assert.equal(String((await listener.reader.next()).payload), 'tolerated');
 });
+
+// ---------------------------------------------------------------------------
+// "Clients in other languages": what the .NET and Java clients send, taken.
+
+test('Tokens: an audience without the port, with or without the trailing slash, in the http://, sb:// and https:// forms, listens and sends (WebSocket and HTTP) whatever port the relay listens on; another host is 403', async (t) => {
+  const relay = await startRelay(t);
+  assert.notEqual(relay.port, 80);
+  const forms = ['http', 'sb', 'https'].flatMap((scheme) => [`${scheme}://${HOST}/echo/`, `${scheme}://${HOST}/echo`]);
+  for (const form of forms) {
+    const tok = dotnetToken(form);
+    const channel = await controlChannel(t, relay, 'echo', { token: tok });
+    serveHttp(t, channel, () => ({ statusCode: 200, body: form }));
+    const { sender, listener } = await rawPair(t, relay, channel, { senderHeaders: { ServiceBusAuthorization: tok } });
+    sender.socket.write(encodeFrame({ opcode: OP_TEXT, payload: Buffer.from(form) }));
+    assert.equal(String((await listener.reader.next()).payload), form);
+    const res = await request(relay, '/echo', { headers: { ServiceBusAuthorization: tok } });
+    assert.equal(res.status, 200, form);
+    assert.equal(String(res.body), form);
+    channel.terminate();
+    await until(() => relay.stats().hybridConnections[0].listeners === 0, 2000, 'the listener gone');
+  }
+  assert.equal((await upgrade(t, relay, senderTarget(), { ServiceBusAuthorization: dotnetToken('http://contoso.servicebus.windows.net/echo/') })).status, 403);
+});
+
+test('Modern .NET\'s keepalive for a while: unsolicited Pong frames on a control channel and a rendezvous, every 500 ms for 8 s, are never answered or treated as errors, and keep an idle channel alive', async (t) => {
+  // 8 s of pongs rather than the minute a real client would spend: the relay has no timer that pongs act
+  // on other than the idle cut, so the idle cut is set to 2 s here and the pongs outlast it four times over:
+  // a relay that did not count them as traffic would have cut the channel, one that answered them would
+  // have sent 16 frames, one that took them for errors would have closed; a minute proves no more.
+  const relay = await startRelay(t, { idleTimeoutMs: 2000 });
+  const channel = await upgrade(t, relay, `/$hc/echo?sb-hc-action=listen&sb-hc-id=${crypto.randomUUID()}`, { ServiceBusAuthorization: dotnetToken(audience('echo')) });
+  assert.ok(channel.socket);
+  const sending = upgrade(t, relay, senderTarget(), { ServiceBusAuthorization: dotnetToken(audience('echo')) });
+  const accept = JSON.parse(String((await channel.reader.next()).payload)).accept;
+  const url = new URL(accept.address);
+  const rendezvous = await upgrade(t, relay, `${url.pathname}${url.search}`);
+  const sender = await sending;
+  assert.ok(rendezvous.socket && sender.socket);
+  const pong = (socket, i) => socket.write(encodeFrame({ opcode: OP_PONG, payload: Buffer.from(`keepalive ${i}`) }));
+  for (let i = 0; i < 16; i++) {
+    pong(channel.socket, i);
+    pong(rendezvous.socket, i);
+    await delay(500);
+  }
+  // The control channel: nothing came back, and it is still the hybrid connection's listener.
+  assert.equal(channel.reader.frames.length, 0, 'nothing answers a pong on the control channel');
+  assert.equal(channel.reader.ended, false);
+  assert.equal(relay.stats().hybridConnections[0].listeners, 1);
+  const next = upgrade(t, relay, senderTarget(), { ServiceBusAuthorization: dotnetToken(audience('echo')) });
+  assert.ok(JSON.parse(String((await channel.reader.next()).payload)).accept, 'still offered senders');
+  void next.catch(() => {});
+  // The rendezvous: its pongs went to the sender as pongs (a relay passes frames on), nothing came back to it.
+  assert.equal(rendezvous.reader.frames.length, 0, 'nothing answers a pong on the rendezvous');
+  const passed = [];
+  for (let i = 0; i < 16; i++) passed.push(await sender.reader.next());
+  assert.deepEqual(passed.map((f) => f.opcode), new Array(16).fill(OP_PONG));
+  sender.socket.write(encodeFrame({ opcode: OP_TEXT, payload: Buffer.from('still joined') }));
+  assert.equal(String((await rendezvous.reader.next()).payload), 'still joined');
+  assert.equal(relay.stats().relayedConnections, 1);
+});
+
+test('A hybrid connection with RequiresClientAuthorization = false: senders over WebSocket and HTTP need no token at all; listeners still need Listen; runtime information reports it', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: [{ path: 'open', requiresClientAuthorization: false }] });
+  // A listener without a token, or with a Send-only one, is refused.
+  assert.equal((await upgrade(t, relay, '/$hc/open?sb-hc-action=listen')).status, 401);
+  assert.equal((await upgrade(t, relay, '/$hc/open?sb-hc-action=listen', { ServiceBusAuthorization: dotnetToken(audience('open'), { rule: RULES[2] }) })).status, 403);
+  const channel = await controlChannel(t, relay, 'open', { token: dotnetToken(audience('open'), { rule: RULES[1] }) });
+  serveHttp(t, channel, (req) => ({ statusCode: 200, body: `anonymous ${req.method}` }));
+  const { sender, listener, accept } = await rawPair(t, relay, channel, { target: '/$hc/open?sb-hc-action=connect', senderHeaders: {} });
+  assert.equal(accept.connectHeaders.ServiceBusAuthorization, undefined);
+  sender.socket.write(encodeFrame({ opcode: OP_TEXT, payload: Buffer.from('no token') }));
+  assert.equal(String((await listener.reader.next()).payload), 'no token');
+  const res = await request(relay, '/open', { method: 'POST', body: 'x' });
+  assert.equal(res.status, 200);
+  assert.equal(String(res.body), 'anonymous POST');
+  const info = await request(relay, '/open?api-version=2016-07', { headers: { 'X-PROCESS-AT': 'ServiceBus', Authorization: dotnetToken(audience('open')) } });
+  assert.match(String(info.body), /<RequiresClientAuthorization>false<\/RequiresClientAuthorization>/);
+  // The CLI flag and the config key are tested with the CLI (banner.test.js, config-file.test.js).
+});

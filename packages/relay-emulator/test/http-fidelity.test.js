@@ -364,7 +364,7 @@ test('two Content-Length headers that differ only in case: different values are 
   assert.equal(same.headers['content-length'], '5');
 });
 
-test('the response deadline is for the answer, not the body: a stream that outlives httpResponseTimeoutMs arrives whole', async (t) => {
+test('the response deadline is for the answer and each silence of the body, not its length: a stream that outlives httpResponseTimeoutMs arrives whole; a body that stops is cut', async (t) => {
   const relay = await startRelay(t, { httpResponseTimeoutMs: 400 });
   await httpListener(t, relay, async (request) => {
     const ws = await rendezvous(t, request.address);
@@ -390,6 +390,18 @@ test('the response deadline is for the answer, not the body: a stream that outli
     });
   });
   assert.equal(late, 504);
+  // A head, then nothing: the client's response is cut after the deadline, never left hanging.
+  const stalled = await startRelay(t, { httpResponseTimeoutMs: 300, hybridConnections: ['stall'] });
+  await httpListener(t, stalled, (request, channel) => channel.send(JSON.stringify({ response: { requestId: request.id, statusCode: 200, body: true } })), 'stall');
+  const cut = await new Promise((resolve) => {
+    http.get({ host: '127.0.0.1', port: stalled.port, path: '/stall/x', headers: { ServiceBusAuthorization: token('stall') } }, (r) => {
+      r.on('data', () => undefined);
+      r.on('end', () => resolve('ended as if complete'));
+      r.on('aborted', () => resolve('cut'));
+      r.on('error', () => resolve('cut'));
+    });
+  });
+  assert.equal(cut, 'cut');
 });
 
 test('headers the sender\'s Connection header names are hop by hop: they never reach the listener', async (t) => {
