@@ -6,7 +6,10 @@
  * come back. When the origin cannot be reached the sender gets 502 with a
  * short text; when it does not answer within `timeoutMs`, 504. A sender
  * that goes away aborts the origin's request; an origin that goes away
- * mid-response cuts the sender's (never ended as if complete).
+ * mid-response cuts the sender's (never ended as if complete), a reset
+ * included. A path with a `.` or `..` segment is refused 400. A body-less
+ * request of an idempotent method is sent again, once, when a kept-open
+ * origin connection turns out closed; others are not.
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
@@ -14,6 +17,7 @@ import { RelayError } from '../errors';
 import { printable } from '../protocol/printable';
 import { originRequestHeaders, senderResponseHeaders, toObject, toRaw } from './forwarded-headers';
 import type { ForwardedFor } from './forwarded-headers';
+import { hasDotSegment } from './origin';
 import type { Origin } from './origin';
 import type { ProxyExchange } from './exchange';
 
@@ -21,6 +25,9 @@ const debug = createDebug('hyco-websocket:expose');
 
 /** Socket errors that mean a kept-open connection to the origin had been closed by it: a request on it may be sent again. */
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** Methods a proxy may send again on its own (RFC 9110 section 9.2.2): sent twice, they do what they do once. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /** What an HTTP exchange needs from its proxy. */
 export interface HttpProxyContext {
@@ -117,9 +124,19 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpPr
     }
     current = proxyReq;
     proxyReq.on('error', (err: NodeJS.ErrnoException) => {
-      if (responded || gaveUp || res.destroyed) return;
-      // A kept-open connection the origin had closed: a request without a body is sent again, once, on a new one.
-      if (attempt === 0 && proxyReq.reusedSocket && !hasBody && STALE_CONNECTION.has(err.code ?? '')) {
+      if (gaveUp || res.destroyed) return;
+      if (responded) {
+        // The origin's connection failed (a reset) while its response was under way: however the body looked
+        // (one delimited by the connection's end ends cleanly at a reset), the sender's response is cut.
+        if (res.writableEnded) return;
+        error = new RelayError('ERR_HYCO_ORIGIN_CLOSED', `The origin's connection failed before the response ended (${printable(err.code ?? 'error', 40)})`, { cause: err });
+        debug('%s %s: %s', method, printable(path), error.message);
+        res.destroy();
+        return;
+      }
+      // A kept-open connection the origin had closed: a request without a body is sent again, once, on a new
+      // one, when its method is idempotent (RFC 9110 section 9.2.2): the origin may have acted on it already.
+      if (attempt === 0 && proxyReq.reusedSocket && !hasBody && IDEMPOTENT.has(method) && STALE_CONNECTION.has(err.code ?? '')) {
         debug('%s %s: kept-open connection to the origin was closed (%s); sending again', method, printable(path), err.code);
         send(1);
         return;
@@ -167,6 +184,12 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, ctx: HttpPr
 
   // The sender's body failed to arrive whole (its rendezvous went): the origin must not take it as complete.
   req.once('error', () => current?.destroy());
+  if (hasDotSegment(path)) {
+    // An origin that resolves dot segments would serve what is outside the path the proxy passes.
+    error = new RelayError('ERR_HYCO_BAD_REQUEST', 'The path has a "." or ".." segment');
+    answer(400, 'Bad Request', 'A path with a "." or ".." segment is not forwarded.\n');
+    return;
+  }
   timer = setTimeout(() => {
     timer = undefined;
     if (responded) return;

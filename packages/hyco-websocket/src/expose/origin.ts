@@ -29,6 +29,23 @@ export interface RawWebSocketUrl {
   path: string;
 }
 
+/**
+ * Whether the path of `pathAndQuery` (the query is not looked at) has a
+ * `.` or `..` segment, in any percent-encoded spelling and any case (`..`,
+ * `%2e%2e`, `.%2E`). Such a request is refused, not passed on: an origin
+ * that resolves dot segments would serve what is outside its base path (or
+ * above the path the proxy was meant to pass). A backslash separates
+ * segments too, as WHATWG URL parsers take it.
+ */
+export function hasDotSegment(pathAndQuery: string): boolean {
+  const q = pathAndQuery.indexOf('?');
+  const path = q === -1 ? pathAndQuery : pathAndQuery.slice(0, q);
+  return path.split(/[/\\]/).some((segment) => {
+    const dots = segment.replace(/%2e/gi, '.');
+    return dots === '.' || dots === '..';
+  });
+}
+
 export class Origin {
   /** The origin as given, normalised (`http://127.0.0.1:3000/api`). */
   readonly href: string;

@@ -12,6 +12,12 @@
  * ways); close codes and reasons pass both ways; a side dropped without a
  * close frame drops the other the same way. Pings and pongs stay on their
  * hop: each side answers its own.
+ *
+ * What the origin sends before the sender is accepted (a welcome message,
+ * a close at once) is held (up to 1 MiB, beyond it the exchange fails with
+ * 1011) and passed on, in order, once the sender is: an origin that closed
+ * or dropped meanwhile has its close passed on right after the accept.
+ * A path with a `.` or `..` segment is refused 400.
  */
 import createDebug from 'debug';
 import { client as WebSocketClient, frame as WebSocketFrame } from 'websocket';
@@ -22,6 +28,7 @@ import { printable } from '../protocol/printable';
 import type { HybridConnectionsWebSocketRequest } from '../request';
 import { originHandshakeHeaders, toObject } from './forwarded-headers';
 import type { ForwardedFor } from './forwarded-headers';
+import { hasDotSegment } from './origin';
 import type { Origin } from './origin';
 import type { ProxyExchange } from './exchange';
 
@@ -34,6 +41,43 @@ const NO_STATUS = 1005;
 const ABNORMAL = 1006;
 /** The longest close reason a close frame carries, bytes (125 less the code's 2). */
 const MAX_REASON_BYTES = 123;
+
+/** The most the origin may send before its sender is joined (held meanwhile), payload bytes: beyond it the exchange fails (1011). */
+const MAX_EARLY_BYTES = 1024 * 1024;
+
+/**
+ * What the origin sends before its sender is joined, held in order until
+ * join() takes over (`forward` set): its frames and its close.
+ */
+interface EarlyOrigin {
+  frames: Frame[];
+  closed?: { code: number; description: string };
+  overflowed: boolean;
+  forward?: { frame(frame: Frame): void; close(code: number, description: string): void };
+}
+
+/** Holds what `connection` sends from now on, until join() forwards it; `overflow` runs once past MAX_EARLY_BYTES. */
+function holdEarly(connection: WebSocketConnection, overflow: () => void): EarlyOrigin {
+  const early: EarlyOrigin = { frames: [], overflowed: false };
+  let bytes = 0;
+  connection.on('frame', (frame: Frame) => {
+    if (early.forward) return early.forward.frame(frame);
+    if (early.overflowed) return;
+    bytes += frame.binaryPayload.length;
+    if (bytes > MAX_EARLY_BYTES) {
+      early.overflowed = true;
+      early.frames = [];
+      overflow();
+      return;
+    }
+    early.frames.push(frame);
+  });
+  connection.on('close', (code: number, description: string) => {
+    if (early.forward) return early.forward.close(code, description);
+    early.closed = { code, description };
+  });
+  return early;
+}
 
 /** What a WebSocket exchange needs from its proxy. */
 export interface WebSocketProxyContext {
@@ -152,11 +196,32 @@ export function proxyWebSocket(request: HybridConnectionsWebSocketRequest, ctx: 
       return;
     }
     originConnection.on('error', (err: Error) => debug('origin connection error: %s', err.message));
-    // Frames that come before the sender is joined wait in the socket (backpressure, not a buffer of ours).
+    // What the origin sends before the sender is joined (a welcome message, a close at once) is held, in
+    // order, from this moment: `websocket` has its data listener on the socket before it emits `connect`,
+    // so a pause here does not stop the first chunk being parsed. The pause still slows the origin down.
+    const early = holdEarly(originConnection, () => {
+      debug('%s: the origin sent more than %d bytes before the sender was joined', printable(path), MAX_EARLY_BYTES);
+      originConnection.drop(1011, 'Too much sent before the sender was joined');
+    });
     originConnection.pause();
+    // The accept is under way from here on (it cannot be taken back): an origin that closes or drops while it
+    // is has its close passed on to the sender right after the accept, after the frames it sent before (so
+    // the sender sees what the origin meant: its message, then its close code, or a drop for a reset).
     accepting = request.accept(originConnection.protocol ?? null).then(
       (relayed) => {
-        joined = join(relayed, originConnection, counts, (closeCode) => {
+        if (early.overflowed) {
+          // Held no more than MAX_EARLY_BYTES: the exchange fails rather than losing a part of what the origin sent.
+          relayed.on('error', (err: Error) => debug('relayed connection error: %s', err.message));
+          relayed.close(1011, 'The origin sent too much before the sender was joined');
+          end(
+            101,
+            false,
+            new RelayError('ERR_HYCO_CONNECTION', `The origin sent more than ${MAX_EARLY_BYTES} bytes before the sender was joined`),
+            1011,
+          );
+          return;
+        }
+        joined = join(relayed, originConnection, early, counts, (closeCode) => {
           const dropped = closeCode === ABNORMAL;
           end(101, !dropped, dropped ? new RelayError('ERR_HYCO_CONNECTION', 'A side of the connection dropped without a close frame') : undefined, closeCode);
         });
@@ -171,6 +236,11 @@ export function proxyWebSocket(request: HybridConnectionsWebSocketRequest, ctx: 
     );
   });
 
+  if (hasDotSegment(path)) {
+    // An origin that resolves dot segments would serve what is outside the path the proxy passes.
+    refuse(400, 'Bad Request', new RelayError('ERR_HYCO_BAD_REQUEST', 'The path has a "." or ".." segment'));
+    return;
+  }
   const protocols = request.requestedProtocols.map((p) => request.protocolFullCaseMap[p] ?? p);
   const headers = toObject(originHandshakeHeaders(request.httpRequest.headers, { ...ctx.forwarded, address: request.remoteAddress }, ctx.origin.host));
   try {
@@ -188,6 +258,7 @@ export function proxyWebSocket(request: HybridConnectionsWebSocketRequest, ctx: 
 function join(
   relayed: WebSocketConnection,
   origin: WebSocketConnection,
+  early: EarlyOrigin,
   counts: { bytesIn: number; bytesOut: number },
   onEnd: (closeCode: number) => void,
 ): { stop: () => Promise<void> } {
@@ -201,9 +272,10 @@ function join(
     // Dropped (or a code no close frame may carry): the other side is dropped too, without a close frame.
     else to.drop(ABNORMAL, closeReason(reason), true);
   };
-  const pass = (from: WebSocketConnection, to: WebSocketConnection, count: (n: number) => void) => {
+  /** Passes `from`'s frames and close to `to`; `held`: what `from` (the origin) sent before the join, replayed first. */
+  const pass = (from: WebSocketConnection, to: WebSocketConnection, count: (n: number) => void, held?: EarlyOrigin) => {
     let waiting = false;
-    from.on('frame', (frame: Frame) => {
+    const onFrame = (frame: Frame) => {
       if (frame.opcode === OP_CLOSE) {
         closeOther(to, frame.closeStatus === -1 ? NO_STATUS : frame.closeStatus, frame.binaryPayload.toString('utf8'));
         return;
@@ -228,11 +300,21 @@ function join(
           from.resume();
         });
       }
-    });
-    from.on('close', (code: number, description: string) => closeOther(to, code, description));
+    };
+    const onClose = (code: number, description: string) => closeOther(to, code, description);
+    if (!held) {
+      from.on('frame', onFrame);
+      from.on('close', onClose);
+      return;
+    }
+    const frames = held.frames;
+    held.frames = [];
+    for (const frame of frames) onFrame(frame);
+    if (held.closed) onClose(held.closed.code, held.closed.description);
+    held.forward = { frame: onFrame, close: onClose };
   };
   pass(relayed, origin, (n) => (counts.bytesIn += n));
-  pass(origin, relayed, (n) => (counts.bytesOut += n));
+  pass(origin, relayed, (n) => (counts.bytesOut += n), early);
   relayed.on('error', (err: Error) => debug('relayed connection error: %s', err.message));
   const both = Promise.all([closed(relayed), closed(origin)]);
   void both.then(() => onEnd(firstCode ?? ABNORMAL));

@@ -68,7 +68,7 @@ export interface DatagramRouteOptions {
   idleTimeout: number;
   /** After our close frame, wait this long for the peer's before giving up, ms. */
   closeTimeout: number;
-  /** Delivers a datagram that came through the relay. */
+  /** Delivers a datagram that came through the relay. May throw: the datagram is then dropped and the route reset. */
   deliver(payload: Buffer): void;
   count(event: 'datagramToRelay' | 'datagramFromRelay' | 'datagramDropped', bytes: number): void;
   /** Called once when the route has ended: `error` unless it ended cleanly (idle, or closed by either side). */
@@ -82,6 +82,8 @@ export class DatagramRoute {
   private closeTimer: NodeJS.Timeout | undefined;
   private ending = false;
   private finished = false;
+  /** Delivering failed: what else the chunk held is dropped. */
+  private finishedByDeliver = false;
 
   constructor(
     private readonly channel: HalfCloseConnection,
@@ -129,11 +131,21 @@ export class DatagramRoute {
   }
 
   private receive(chunk: Buffer): void {
-    if (this.finished) return;
+    if (this.finished || this.finishedByDeliver) return;
     this.idleTimer?.refresh();
     for (const payload of this.reader.push(chunk)) {
+      try {
+        this.options.deliver(payload);
+      } catch (err) {
+        // This runs in a WebSocket message handler: a throw would be uncaught (and end the process).
+        this.options.count('datagramDropped', payload.length);
+        const reason = new RelayError('ERR_HYCO_CONNECTION', `A datagram could not be delivered: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+        debug('%s', reason.message);
+        this.finishedByDeliver = true;
+        this.channel.reset(reason);
+        return;
+      }
       this.options.count('datagramFromRelay', payload.length);
-      this.options.deliver(payload);
     }
   }
 

@@ -18,7 +18,8 @@
  * the socket. Every other connection (relayedServer's, relayedClient's) is
  * left exactly as `websocket` made it.
  *
- * Codes: a close with 1000 (or no code) ends its direction cleanly. Any
+ * Codes: a close with 1000 (or no code) ends its direction cleanly, unless
+ * it comes in the middle of a fragmented message (an abnormal end). Any
  * other code (the relay's 1001 when it shuts down or gives up, 1011...) is
  * an abnormal end: the data in that direction may be cut, and the owner
  * must not pass it on as a clean EOF. So is a connection that ends before
@@ -63,6 +64,8 @@ interface ConnectionInternals {
   frameHeader: Buffer;
   config: unknown;
   outputBufferFull: boolean;
+  /** The frames of a fragmented message begun and not finished. */
+  frameQueue: FrameInternals[];
   closeReasonCode: number;
   closeDescription: string | null;
 }
@@ -230,6 +233,11 @@ export class HalfCloseConnection extends EventEmitter<HalfCloseEvents> {
     const reason = frame.binaryPayload.toString('utf8');
     this.internals.closeReasonCode = code;
     this.internals.closeDescription = reason;
+    if (this.internals.frameQueue.length > 0) {
+      // A message begun (FIN=0) and never finished: its bytes are cut, which no clean end may hide.
+      this.fail(new RelayError('ERR_HYCO_FORWARD_PROTOCOL', 'The peer closed its direction in the middle of a fragmented message'));
+      return;
+    }
     if (code !== SHUTDOWN_CODE && code !== NO_STATUS) {
       this.fail(new RelayError('ERR_HYCO_CONNECTION', `The relayed connection was closed with ${code === -2 ? 'a malformed close frame' : `code ${code}`}`));
       return;

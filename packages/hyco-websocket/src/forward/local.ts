@@ -7,8 +7,10 @@
  *   The socket is not read until the remote forwarder has accepted (its
  *   bytes wait in the kernel), then the two are pumped (stream.ts).
  * - UDP: one relayed connection per source address (a route), opened by
- *   its first datagram; datagrams that come while it opens wait (a few,
- *   then dropped, as UDP may), and the route ends after `udpIdleTimeout`.
+ *   its first datagram; datagrams that come while it opens wait (a few per
+ *   route, and at most `maxHeldDatagramBytes` in all; more are dropped, as
+ *   UDP may), and the route ends after `udpIdleTimeout`. Datagrams from
+ *   port 0 (which cannot be answered) are dropped.
  *
  * Each relayed connection opens as azbridge's sender does (sender.ts); a
  * refusal resets the local socket (or drops the route's datagrams).
@@ -26,11 +28,11 @@ import type { ResolvedBinding } from './bindings';
 import { DatagramRoute } from './datagrams';
 import type { HalfCloseConnection } from './half-close';
 import type { ModeByte } from './preamble';
-import { checkOptionsObject, resolveTarget, resolveTimings } from './options';
+import { checkOptionsObject, resolveMaxHeldDatagramBytes, resolveTarget, resolveTimings } from './options';
 import type { ForwardTimings, LocalForwardOptions, RelayTarget } from './options';
 import { ForwardCounters, ForwardedConnection } from './stats';
 import type { ForwardConnectionEvents, ForwardStats } from './stats';
-import { pumpStream, resetSocket } from './stream';
+import { lingerThenReset, pumpStream, resetSocket } from './stream';
 import { openSender, senderSettings } from './sender';
 import type { SenderAttempt, SenderSettings } from './sender';
 
@@ -38,6 +40,8 @@ const debug = createDebug('hyco-websocket:forward');
 
 /** Datagrams held while a route opens; more are dropped. */
 const MAX_HELD_DATAGRAMS = 64;
+/** One route holds at most this share of `maxHeldDatagramBytes` (beyond its first datagram): a flood from one source leaves room for others. */
+const HELD_SHARE = 16;
 /** Routes (UDP source addresses) per binding at once; datagrams from more are dropped. */
 const MAX_ROUTES = 1024;
 
@@ -62,6 +66,9 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
   private readonly target: RelayTarget;
   private readonly timings: ForwardTimings;
   private readonly sender: SenderSettings;
+  private readonly maxHeldBytes: number;
+  /** Bytes of datagrams held, across all routes, while their relayed connections open. */
+  private heldBytes = 0;
   private readonly counters = new ForwardCounters();
   private readonly sockets: (net.Server | dgram.Socket | undefined)[] = [];
   private readonly bound: (LocalAddress | undefined)[] = [];
@@ -79,6 +86,7 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
     this.target = resolveTarget(options, false);
     this.path = this.target.path;
     this.timings = resolveTimings(options);
+    this.maxHeldBytes = resolveMaxHeldDatagramBytes(options);
     const bindings = options.bindings.map((b, i) => resolveLocalBinding(b, `bindings[${i}]`));
     checkUniquePortNames(bindings, 'createLocalForward');
     this.bindings = bindings;
@@ -119,7 +127,9 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
   /**
    * Stops listening and ends every forwarded connection at once (local
    * sockets reset, relayed connections dropped: their far ends reset too),
-   * and every relayed connection being opened. Resolves when all is closed.
+   * and every relayed connection being opened. A connection already ending
+   * cleanly both ways is given `closeTimeout` to finish, then its local
+   * socket is reset. Resolves when all is closed.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -227,13 +237,21 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
     const record = new ForwardedConnection(randomUUID(), binding.portName, binding.protocol, peer, this.path);
     let channel: HalfCloseConnection | undefined;
     let giveUp: (() => void) | undefined;
-    const finished = this.track(record, (reason) => {
-      // A connection whose both directions have ended is left to finish (it does within closeTimeout).
-      if (channel?.finishing) return;
+    /** Why close() cut a connection that was finishing cleanly. */
+    let cut: RelayError | undefined;
+    const tracked = this.track(record, (reason) => {
+      if (channel?.finishing) {
+        // Both directions have ended: it may finish cleanly, but not wait on a client that stopped reading.
+        lingerThenReset(socket, this.timings.closeTimeout, () => {
+          cut = new RelayError('ERR_HYCO_CLOSED', `The forwarder closed: the local client had not read the end of the data within ${this.timings.closeTimeout} ms`, { cause: reason });
+        });
+        return;
+      }
       giveUp?.();
       if (channel) channel.reset(reason);
       resetSocket(socket);
     });
+    const finished = (error: RelayError | undefined) => tracked(error ?? cut);
     if (binding.protocol === 'tcp') socket.setNoDelay(true);
     // A local client that goes away while the relayed connection opens gives it up.
     const onEarlyError = (err: NodeJS.ErrnoException) => debug('local client %s: %s', peer, err.code ?? err.message);
@@ -269,21 +287,26 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
 
   private onDatagram(socket: dgram.Socket, binding: ResolvedBinding, routes: Map<string, LocalRoute>, payload: Buffer, from: RemoteInfo): void {
     if (this.closing) return;
+    // Port 0 cannot be answered (sending to it throws): such a datagram (a spoofed one) opens nothing.
+    if (from.port === 0) {
+      this.counters.datagram(undefined, 'datagramDropped', payload.length);
+      return;
+    }
     const key = `${from.address}|${from.port}`;
     let route = routes.get(key);
     if (route?.route?.isEnding) route = undefined;
     if (route) {
       if (route.route) route.route.send(payload);
-      else if (route.held.length < MAX_HELD_DATAGRAMS) route.held.push(Buffer.from(payload));
-      else this.counters.datagram(route.record, 'datagramDropped', payload.length);
+      else if (!this.hold(route, payload)) this.counters.datagram(route.record, 'datagramDropped', payload.length);
       return;
     }
-    if (routes.size >= MAX_ROUTES) {
+    if (routes.size >= MAX_ROUTES || this.heldBytes + payload.length > this.maxHeldBytes) {
       this.counters.datagram(undefined, 'datagramDropped', payload.length);
       return;
     }
     const record = new ForwardedConnection(randomUUID(), binding.portName, 'udp', `${from.address}:${from.port}`, this.path);
-    const fresh: LocalRoute = { record, held: [Buffer.from(payload)] };
+    const fresh: LocalRoute = { record, held: [], heldBytes: 0 };
+    this.hold(fresh, payload);
     routes.set(key, fresh);
     let giveUp: (() => void) | undefined;
     const finished = this.track(record, (reason) => {
@@ -292,8 +315,7 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
     });
     const ended = (error: RelayError | undefined) => {
       if (routes.get(key) === fresh) routes.delete(key);
-      for (const held of fresh.held) this.counters.datagram(record, 'datagramDropped', held.length);
-      fresh.held = [];
+      for (const held of this.release(fresh)) this.counters.datagram(record, 'datagramDropped', held.length);
       finished(error);
     };
     const attempt = this.openRelayed(record, modeOf(binding));
@@ -312,15 +334,32 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
           },
           rest,
         );
-        const held = fresh.held;
-        fresh.held = [];
-        for (const datagram of held) fresh.route.send(datagram);
+        for (const datagram of this.release(fresh)) fresh.route.send(datagram);
       },
       (err: RelayError) => {
         giveUp = undefined;
         ended(err);
       },
     );
+  }
+
+  /** Holds a copy of `payload` for a route that opens, within the limits; false: it must be dropped. */
+  private hold(route: LocalRoute, payload: Buffer): boolean {
+    if (route.held.length >= MAX_HELD_DATAGRAMS || this.heldBytes + payload.length > this.maxHeldBytes) return false;
+    if (route.held.length > 0 && route.heldBytes + payload.length > this.maxHeldBytes / HELD_SHARE) return false;
+    route.held.push(Buffer.from(payload));
+    route.heldBytes += payload.length;
+    this.heldBytes += payload.length;
+    return true;
+  }
+
+  /** Takes a route's held datagrams (they no longer count toward the limit). */
+  private release(route: LocalRoute): Buffer[] {
+    const held = route.held;
+    route.held = [];
+    this.heldBytes -= route.heldBytes;
+    route.heldBytes = 0;
+    return held;
   }
 
   /** Opens a relayed connection for `record` (sender.ts), given up by close() while it opens. */
@@ -338,6 +377,8 @@ interface LocalRoute {
   record: ForwardedConnection;
   route?: DatagramRoute;
   held: Buffer[];
+  /** Their bytes. */
+  heldBytes: number;
 }
 
 /** Starts local listeners that forward their connections through the relay (see `LocalForward`). */

@@ -55,6 +55,25 @@ export interface ForwardOptions {
 export interface LocalForwardOptions extends ForwardOptions {
   /** What to listen on, each with the port name it asks the remote forwarder for. At least one. */
   bindings: LocalForwardBinding[];
+  /**
+   * UDP: the most bytes of datagrams held, across all routes, while their
+   * relayed connections open; datagrams beyond it are dropped (and counted
+   * in `datagramsDropped`), as UDP may. Default 4194304 (4 MiB).
+   */
+  maxHeldDatagramBytes?: number;
+}
+
+/** The default of `maxHeldDatagramBytes`. */
+export const DEFAULT_MAX_HELD_DATAGRAM_BYTES = 4 * 1024 * 1024;
+
+/** `maxHeldDatagramBytes`, checked, with its default. */
+export function resolveMaxHeldDatagramBytes(options: LocalForwardOptions): number {
+  const value = options.maxHeldDatagramBytes;
+  if (value === undefined || value === null) return DEFAULT_MAX_HELD_DATAGRAM_BYTES;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new RelayArgumentError('The "maxHeldDatagramBytes" option must be a non-negative integer (bytes)');
+  }
+  return value;
 }
 
 /** `createRemoteForward`'s options: a relayed listener that connects its senders to local targets. */

@@ -10,6 +10,7 @@
  * same message is handed back as `rest`: it is the start of the data.
  * Nothing here buffers more than the preamble's 259 bytes.
  */
+import { isUtf8 } from 'node:buffer';
 import { RelayArgumentError } from '../errors';
 
 /** The preamble's version: 1.0, the only one azbridge speaks. */
@@ -57,7 +58,9 @@ export type PreambleResult =
   /** The whole preamble; `rest` is what followed it (data). */
   | { kind: 'preamble'; mode: ModeByte; portName: string; rest: Buffer }
   /** The first three bytes are not `[1, 0, 0|1]`: answer REPLY_VERSION_NOT_UNDERSTOOD and close. */
-  | { kind: 'unsupported'; version: Buffer };
+  | { kind: 'unsupported'; version: Buffer }
+  /** The port name is not valid UTF-8: no binding can have it (close without a reply, as for an unknown name). */
+  | { kind: 'invalidName'; name: Buffer };
 
 /**
  * Reads a preamble from the chunks a listener receives. As azbridge reads
@@ -89,6 +92,9 @@ export class PreambleReader {
       }
     }
     this.done = true;
+    const name = this.head.subarray(4, 4 + this.head[3]);
+    // Decoding would fold invalid bytes to U+FFFD, a name that a binding might have.
+    if (!isUtf8(name)) return { kind: 'invalidName', name: Buffer.from(name) };
     return {
       kind: 'preamble',
       mode: this.head[2] as ModeByte,

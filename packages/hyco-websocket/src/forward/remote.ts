@@ -42,7 +42,7 @@ import { checkOptionsObject, resolveTarget, resolveTimings } from './options';
 import type { ForwardTimings, RemoteForwardOptions } from './options';
 import { ForwardCounters, ForwardedConnection } from './stats';
 import type { ForwardConnectionEvents, ForwardStats } from './stats';
-import { pumpStream, resetSocket } from './stream';
+import { lingerThenReset, pumpStream, resetSocket } from './stream';
 
 const debug = createDebug('hyco-websocket:forward');
 
@@ -81,6 +81,7 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
   private readonly open = new Map<ForwardedConnection, (reason: RelayError) => void>();
   /** Connections still in their handshake. */
   private readonly handshakes = new Set<HalfCloseConnection>();
+  private readonly drained = new Set<() => void>();
   private closing: Promise<void> | undefined;
 
   constructor(options: RemoteForwardOptions) {
@@ -147,8 +148,9 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
   /**
    * Ends every forwarded connection at once (targets reset, relayed
    * connections dropped: their senders reset too), then closes the
-   * listener (senders waiting for it are answered 503). Resolves when all
-   * is closed.
+   * listener (senders waiting for it are answered 503). A connection
+   * already ending cleanly both ways is given `closeTimeout` to finish, then
+   * its target socket is reset. Resolves when all is closed.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -159,7 +161,11 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
     const reason = new RelayError('ERR_HYCO_CLOSED', 'The forwarder is closing');
     for (const channel of [...this.handshakes]) channel.reset(reason);
     for (const end of [...this.open.values()]) end(reason);
-    await this.server.close();
+    const allEnded = new Promise<void>((resolve) => {
+      if (this.open.size === 0) return resolve();
+      this.drained.add(resolve);
+    });
+    await Promise.all([this.server.close(), allEnded]);
     this.emit('close');
   }
 
@@ -209,6 +215,10 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
         refuse(`preamble version [${[...result.version].join(', ')}] not understood`, REPLY_VERSION_NOT_UNDERSTOOD);
         return;
       }
+      if (result.kind === 'invalidName') {
+        refuse(`the port name (${result.name.length} bytes) is not valid UTF-8`);
+        return;
+      }
       const choice = chooseBinding(this.bindings, result.portName, result.mode);
       const name = printable(result.portName);
       if (choice.kind === 'unknown') refuse(`no port name "${name}"`);
@@ -241,6 +251,7 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
       this.open.delete(record);
       this.counters.closed(record, error);
       this.emit('connectionClosed', record, error);
+      if (this.open.size === 0) for (const resolve of [...this.drained]) resolve();
     };
   }
 
@@ -265,9 +276,16 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (!connected) refused = targetError(err);
     });
+    /** Why close() cut a connection that was finishing cleanly. */
+    let cut: RelayError | undefined;
     const finished = this.track(record, (reason) => {
-      // A connection whose both directions have ended is left to finish (it does within closeTimeout).
-      if (channel.finishing) return;
+      if (channel.finishing) {
+        // Both directions have ended: it may finish cleanly, but not wait on a target that stopped reading.
+        lingerThenReset(socket, this.timings.closeTimeout, () => {
+          cut = new RelayError('ERR_HYCO_CLOSED', `The forwarder closed: the target had not read the end of the data within ${this.timings.closeTimeout} ms`, { cause: reason });
+        });
+        return;
+      }
       channel.reset(reason);
       resetSocket(socket);
     });
@@ -275,7 +293,7 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
       socketName: `the target ${describeTarget(binding)}`,
       initial: rest,
       count: (direction, n) => this.counters.bytes(record, direction, n),
-      done: (error) => finished(refused ?? error),
+      done: (error) => finished(refused ?? error ?? cut),
     });
   }
 

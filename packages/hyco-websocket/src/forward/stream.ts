@@ -47,6 +47,20 @@ export function resetSocket(socket: Socket): void {
   }
 }
 
+/**
+ * Gives a socket whose data is done `ms` to close by itself (its last bytes
+ * to reach a peer that reads them), then resets it, calling `onCut` first.
+ */
+export function lingerThenReset(socket: Socket, ms: number, onCut: () => void): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => {
+    if (socket.destroyed) return;
+    onCut();
+    resetSocket(socket);
+  }, ms);
+  socket.once('close', () => clearTimeout(timer));
+}
+
 /** Joins `socket` and `channel` until both directions have ended, or one fails. */
 export function pumpStream(channel: HalfCloseConnection, socket: Socket, options: StreamPumpOptions): void {
   let failure: RelayError | undefined;
