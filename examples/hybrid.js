@@ -12,7 +12,7 @@ const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
 const WebSocket = require('hyco-websocket');
-const { relayConfig, tokenFor, flag, wrongEmulatorHint } = require('./relay-config');
+const { relayConfig, tokenFor, flag, checkFlags, wrongEmulatorHint } = require('./relay-config');
 const { startLocalRelay } = require('./local-relay');
 
 const PAGE = fs.readFileSync(path.join(__dirname, 'web', 'index.html'));
@@ -210,9 +210,41 @@ async function startChat(argv, reuseRelay, out) {
   return { app, relay };
 }
 
-/** Runs the chat from the command line; `npm start` runs this too. */
+/** The flags the chat takes (`npm start -- --help`). */
+const FLAGS = ['connection-string', 'sender-connection-string', 'path', 'emulator-port', 'http-port'];
+const HELP = `Usage: npm start -- [flags]   (or node examples/hybrid.js [flags])
+
+The hybrid chat: a local relay emulator (unless a connection string is given) and a chat served locally and through the relay.
+Settings: flags > environment > defaults.
+
+  --connection-string <cs>         listener connection string (default: $HYCO_CONNECTION_STRING, else the local emulator)
+  --sender-connection-string <cs>  Send-only connection string for the page (default: $HYCO_SENDER_CONNECTION_STRING)
+  --path <name>                    hybrid connection (default: the connection string's EntityPath, else chat)
+  --emulator-port <port>           the local emulator's port (default 9030, or the next free one)
+  --http-port <port>               the chat page's port (default 8080, or the next free one)
+  --verbose                        say where each setting came from (never a key)
+  --help                           this text`;
+
+/** --verbose: where each setting came from. */
+function settingSources(argv, env) {
+  const from = (name, envName, fallback) => (flag(argv, name) !== undefined ? `--${name}` : envName && env[envName] ? `$${envName}` : fallback);
+  return [
+    `connection string: from ${from('connection-string', 'HYCO_CONNECTION_STRING', 'the local emulator (default)')}`,
+    `sender connection string: from ${from('sender-connection-string', 'HYCO_SENDER_CONNECTION_STRING', 'the local emulator (default), or none')}`,
+    `path: from ${from('path', undefined, "the connection string's EntityPath, else chat (default)")}`,
+    `emulator port: ${flag(argv, 'emulator-port') ?? 9030} (from ${from('emulator-port', undefined, 'default')})`,
+    `http port: ${flag(argv, 'http-port') ?? 8080} (from ${from('http-port', undefined, 'default')})`,
+  ];
+}
+
+/** Runs the chat from the command line; `npm start` runs this too. Unknown flags are a UsageError (exitCode 2). */
 async function main(argv = process.argv.slice(2), { reuseRelay = true } = {}) {
   const out = (line) => process.stdout.write(`${line}\n`);
+  if (checkFlags(argv, FLAGS)) {
+    out(HELP);
+    return undefined;
+  }
+  if (argv.includes('--verbose')) for (const line of settingSources(argv, process.env)) process.stderr.write(`npm start: ${line}\n`);
   let running;
   const starting = startChat(argv, reuseRelay, out).then((r) => (running = r));
   let stopping = false;
@@ -238,6 +270,7 @@ module.exports = { startHybrid, main };
 if (require.main === module) {
   main().catch((err) => {
     process.stderr.write(`hybrid: ${err.message}\n`);
-    process.exit(1);
+    if (err.exitCode === 2) process.stderr.write('hybrid: (see node examples/hybrid.js --help)\n');
+    process.exit(err.exitCode ?? 1);
   });
 }

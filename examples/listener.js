@@ -4,11 +4,15 @@
 //   node examples/listener.js                         # against the local emulator (started if needed)
 //   node examples/listener.js --connection-string "Endpoint=sb://...;EntityPath=echo"
 const WebSocket = require('hyco-websocket');
-const { relayConfig, tokenFor, flag, wrongEmulatorHint } = require('./relay-config');
+const { relayConfig, tokenFor, flag, checkFlags, wrongEmulatorHint } = require('./relay-config');
 const { startLocalRelay } = require('./local-relay');
 
 async function main(argv = process.argv.slice(2)) {
   const out = (line) => process.stdout.write(`${line}\n`);
+  if (checkFlags(argv, ['connection-string', 'path', 'emulator-port'])) {
+    out('Usage: node examples/listener.js [--connection-string <cs>] [--path <name>] [--emulator-port <port>]');
+    return;
+  }
   let config = relayConfig(argv);
   let relay;
   let reused;
@@ -57,5 +61,6 @@ async function main(argv = process.argv.slice(2)) {
 
 main().catch((err) => {
   process.stderr.write(`listener: ${err.message}\n`);
-  process.exit(1);
+  if (err.exitCode === 2) process.stderr.write('listener: (see node examples/listener.js --help)\n');
+  process.exit(err.exitCode ?? 1);
 });

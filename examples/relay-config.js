@@ -45,6 +45,55 @@ function flag(argv, name) {
   return undefined;
 }
 
+/** Edit distance of two short strings (for "did you mean"). */
+function distance(a, b) {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const kept = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = kept;
+    }
+  }
+  return row[b.length];
+}
+
+/** An error for a command line the example does not take: exit code 2, one line and a pointer to --help. */
+class UsageError extends Error {
+  constructor(message) {
+    super(message);
+    this.exitCode = 2;
+  }
+}
+
+/**
+ * Checks argv against the flags an example takes (each `--name value`,
+ * `--name=value`, or in `switches` a flag without a value): an unknown flag
+ * or a stray argument is a UsageError, with "did you mean" when one is close.
+ * Returns true when --help was asked for.
+ */
+function checkFlags(argv, names, switches = ['help', 'verbose']) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const m = /^--([^=]+)(=.*)?$/.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument '${arg.slice(0, 80)}'`);
+    const name = m[1];
+    if (switches.includes(name)) continue;
+    if (!names.includes(name)) {
+      const close = [...names, ...switches].map((n) => [n, distance(n, name)]).sort((x, y) => x[1] - y[1])[0];
+      const hint = close && close[1] <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean --${close[0]}?)` : '';
+      throw new UsageError(`unknown option '--${name.slice(0, 80)}'${hint}`);
+    }
+    if (m[2] === undefined) {
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`option '--${name}' needs a value`);
+      i++;
+    }
+  }
+  return argv.includes('--help');
+}
+
 /**
  * The relay settings for an example: { connectionString, settings (parsed),
  * path, local (true when it is the local emulator's development string) }.
@@ -78,6 +127,8 @@ module.exports = {
   developmentSenderConnectionString,
   wrongEmulatorHint,
   flag,
+  checkFlags,
+  UsageError,
   relayConfig,
   tokenFor,
 };

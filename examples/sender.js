@@ -6,8 +6,17 @@
 //   node examples/sender.js --connection-string "Endpoint=sb://...;EntityPath=echo" --message hi
 const { client: WebSocketClient } = require('websocket');
 const { createRelaySendUri, createRelayToken } = require('hyco-websocket');
-const { relayConfig, flag, wrongEmulatorHint } = require('./relay-config');
+const { relayConfig, flag, checkFlags, wrongEmulatorHint } = require('./relay-config');
 
+try {
+  if (checkFlags(process.argv.slice(2), ['connection-string', 'path', 'emulator-port', 'message'])) {
+    process.stdout.write('Usage: node examples/sender.js [--message <text>] [--connection-string <cs>] [--path <name>] [--emulator-port <port>]\n');
+    process.exit(0);
+  }
+} catch (err) {
+  process.stderr.write(`sender: ${err.message}\nsender: (see node examples/sender.js --help)\n`);
+  process.exit(err.exitCode ?? 1);
+}
 const { settings, path, local } = relayConfig();
 const message = flag(process.argv.slice(2), 'message') ?? 'hello through the relay';
 const sendUri = createRelaySendUri(settings.address, path);

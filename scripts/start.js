@@ -14,5 +14,7 @@ if (!built) {
 
 require('../examples/hybrid').main(process.argv.slice(2), { reuseRelay: false }).catch((err) => {
   process.stderr.write(`npm start: ${err.message}\n`);
-  process.exit(1);
+  // A flag the demo does not take: one line, a pointer to --help, exit 2.
+  if (err.exitCode === 2) process.stderr.write('npm start: (see npm start -- --help)\n');
+  process.exit(err.exitCode ?? 1);
 });

@@ -41,7 +41,7 @@ test('uri: listen and send addresses, with an embedded token on request', () => 
 
 test('missing settings fail with a message, never a stack or a key', () => {
   const none = cli(['token']);
-  assert.equal(none.status, 1);
+  assert.equal(none.status, 2, 'a usage error');
   assert.match(none.stderr, /give --connection-string/);
   const noKey = cli(['token', '--namespace', 'ns.example']);
   assert.match(noKey.stderr, /--key-name and --key/);
@@ -103,13 +103,13 @@ function runFor(args, ms) {
   });
 }
 
-test('listen stops with a clear message and a non-zero exit when the relay refuses its key (401), said once', async (t) => {
+test('listen stops with a clear message and exit 3 (auth) when the relay refuses its key (401), said once', async (t) => {
   const relay = await startRelay(t);
   const wrong = relay.connectionString().replace(/SharedAccessKey=[^;]+/, 'SharedAccessKey=d3Jvbmcta2V5');
   const run = await runFor(['listen', '-c', `${wrong};EntityPath=echo`], 10000);
-  assert.equal(run.code, 1, `exited by itself (${run.signal ?? run.code})`);
-  assert.match(run.stderr, /refused the listener \(401\): check the key, rule name or role/);
-  assert.equal(run.stderr.match(/refused the listener/g).length, 1);
+  assert.equal(run.code, 3, `exited by itself (${run.signal ?? run.code})`);
+  assert.match(run.stderr, /the relay refused the key \(401\): wrong key or unknown rule name; fix: check --key-name and --key/);
+  assert.equal(run.stderr.match(/refused the key/g).length, 1);
   assert.equal(run.stderr.includes('d3Jvbmcta2V5'), false, 'the key is never printed');
 });
 
@@ -127,12 +127,12 @@ test('listen against a loopback port where nothing listens asks whether the emul
   assert.equal(run.stderr.match(/is the emulator running/g).length, 1, 'said once, not on every retry');
 });
 
-test('listen on a hybrid connection that does not exist says so once and exits 1', async (t) => {
+test('listen on a hybrid connection that does not exist says so once, with the command that creates it, and exits 4', async (t) => {
   const relay = await startRelay(t);
   const run = await runFor(['listen', '-c', `${relay.connectionString()};EntityPath=nosuch`], 10000);
-  assert.equal(run.code, 1);
-  // Counted by its wording: a tracking id (a UUID) may itself contain "404".
-  assert.equal(run.stderr.match(/failed with status 404/g)?.length, 1, run.stderr);
+  assert.equal(run.code, 4);
+  assert.equal(run.stderr.match(/there is no hybrid connection "nosuch"/g)?.length, 1, run.stderr);
+  assert.match(run.stderr, /fix: npx hyco-relay-emulator hc create nosuch/);
 });
 
 test('--version prints the package version; --key without --key-name says which is missing', () => {

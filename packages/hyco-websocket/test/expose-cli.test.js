@@ -87,17 +87,17 @@ test('expose prints the https and wss addresses and a sender command that works 
   assert.equal(output.stderr, '');
 });
 
-test('expose checks its origin and flags before connecting: a message and exit 1, never a stack', () => {
+test('expose checks its origin and flags before connecting: a message and exit 2 (usage), never a stack', () => {
   const cs = `Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=R;SharedAccessKey=${KEY};UseDevelopmentEmulator=true;EntityPath=app`;
   const run = (args) => spawnSync(process.execPath, [CLI, 'expose', ...args], { encoding: 'utf8', env: { ...env, HYCO_CONNECTION_STRING: cs } });
   const ftp = run(['ftp://127.0.0.1:21']);
-  assert.equal(ftp.status, 1);
+  assert.equal(ftp.status, 2);
   assert.match(ftp.stderr, /must be an http:\/\/ or https:\/\/ URL/);
   const insecureHttp = run(['http://127.0.0.1:3000', '--insecure-origin']);
-  assert.equal(insecureHttp.status, 1);
+  assert.equal(insecureHttp.status, 2);
   assert.match(insecureHttp.stderr, /for https:\/\/ origins only/);
   const noCa = run(['https://127.0.0.1:3000', '--origin-ca', '/nonexistent/ca.pem']);
-  assert.equal(noCa.status, 1);
+  assert.equal(noCa.status, 2);
   assert.match(noCa.stderr, /cannot read --origin-ca \/nonexistent\/ca\.pem: ENOENT/);
   for (const r of [ftp, insecureHttp, noCa]) {
     assert.equal(/\n\s+at /.test(r.stderr), false, 'no stack trace');

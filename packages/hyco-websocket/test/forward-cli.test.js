@@ -45,7 +45,7 @@ function forwardProcess(t, args) {
   return proc;
 }
 
-test('forward: flag and expression errors exit 1 with a message, never a stack or a key', () => {
+test('forward: flag and expression errors exit 2 (usage) with a message, never a stack or a key', () => {
   const cases = [
     [[], /nothing to forward: give -L, -T or -H/],
     [['-L', '2222'], /Invalid -L expression "2222": it has no ":relay_name" at its end/],
@@ -63,7 +63,7 @@ test('forward: flag and expression errors exit 1 with a message, never a stack o
   ];
   for (const [args, pattern] of cases) {
     const result = cli(args);
-    assert.equal(result.status, 1, `${args.join(' ')}: exit 1 (${result.stderr})`);
+    assert.equal(result.status, 2, `${args.join(' ')}: exit 2, a usage error (${result.stderr})`);
     assert.match(result.stderr, pattern, args.join(' '));
     assert.equal(result.stderr.includes(SECRET_KEY), false, 'the key is never printed');
     assert.equal(/\n\s+at /.test(result.stderr), false, 'no stack trace');
@@ -76,7 +76,7 @@ test('forward -f: an azbridge configuration file with an unknown key fails namin
     const file = path.join(dir, 'azbridge.yml');
     fs.writeFileSync(file, `AzureRelayConnectionString: Endpoint=sb://ns.example/;SharedAccessKeyName=R;SharedAccessKey=${SECRET_KEY}\nRemoteForward:\n  - RelayName: ssh\n    Bindings:\n      - Host: localhost\n        HostPrt: 22\n`);
     const result = cli(['-f', file]);
-    assert.equal(result.status, 1);
+    assert.equal(result.status, 2);
     assert.match(result.stderr, /unknown key "RemoteForward\[0\]\.Bindings\[0\]\.HostPrt"/);
     assert.equal(result.stderr.includes(SECRET_KEY), false);
   } finally {
@@ -158,11 +158,12 @@ test('two forward processes: -f (RemoteForward) on one side, -L with a key on th
   assert.deepEqual(await remote.exit, { code: 0, signal: null });
 });
 
-test('forward -L exits 1 when its port is taken (azbridge\'s ExitOnForwardFailure)', async (t) => {
+test('forward -L exits 5 (network) when its port is taken (azbridge\'s ExitOnForwardFailure), with the --port 0 style hint', async (t) => {
   const relay = await startRelay(t, { hybridConnections: ['fwd'] });
   const busy = await tcpServer(t, () => {});
   const proc = forwardProcess(t, ['-x', connectionString(relay), '-L', `127.0.0.1:${busy.port}:fwd`]);
-  assert.deepEqual(await proc.exit, { code: 1, signal: null });
+  assert.deepEqual(await proc.exit, { code: 5, signal: null });
+  assert.match(proc.errors.join(''), /port 0 for any free one/);
   assert.match(proc.errors.join(''), new RegExp(`Cannot listen on tcp 127\\.0\\.0\\.1:${busy.port} \\(port name "${busy.port}"\\): EADDRINUSE`));
 });
 

@@ -381,7 +381,7 @@ test('CLI: listen and send --proxy go through the proxy; --no-proxy ignores the 
   const bad = spawn(process.execPath, [CLI, 'send', '--connection-string', cs, '--proxy', 'socks5://u:hunter2@x:1', '--message', 'x'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   bad.stderr.on('data', (d) => (err += d));
-  assert.equal(await new Promise((r) => bad.on('exit', r)), 1);
+  assert.equal(await new Promise((r) => bad.on('exit', r)), 2, 'a usage error');
   assert.match(err, /http:\/\/ or https:\/\/ proxy, not socks5:/);
   assert.equal(err.includes('hunter2'), false);
   // --no-proxy: the environment's proxy (here a dead one) is ignored for a relay it would apply to.
@@ -398,6 +398,6 @@ test('CLI: listen and send --proxy go through the proxy; --no-proxy ignores the 
   const viaDead = spawn(process.execPath, [CLI, 'send', ...keyArgs], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let deadOut = '';
   viaDead.stderr.on('data', (d) => (deadOut += d));
-  assert.equal(await new Promise((r) => viaDead.on('exit', r)), 1);
-  assert.match(deadOut, /Could not reach the proxy http:\/\/127\.0\.0\.1:9: ECONNREFUSED/);
+  assert.equal(await new Promise((r) => viaDead.on('exit', r)), 5, 'a network failure');
+  assert.match(deadOut, /the proxy failed: Could not reach the proxy http:\/\/127\.0\.0\.1:9: ECONNREFUSED/);
 });

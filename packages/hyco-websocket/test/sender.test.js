@@ -422,7 +422,7 @@ test('relayedClient.fromConnectionString: the key mints tokens for the hybrid co
   assert.throws(() => hyco.relayedClient.fromConnectionString(relay.connectionString()), { message: /EntityPath/ });
 });
 
-test('CLI: status prints the listener count; a piped send waits for both replies and marks them; --allowed-listener routes; listen prints its id', async (t) => {
+test('CLI: status prints the listener count; a piped send waits for both replies and prints them unmarked; --allowed-listener routes; listen prints its id', async (t) => {
   const relay = await startRelay(t);
   const cs = `${relay.connectionString()};EntityPath=echo`;
   const env = { ...process.env };
@@ -454,16 +454,16 @@ test('CLI: status prints the listener count; a piped send waits for both replies
   assert.match(status.stdout, /created:\s+\d{4}-\d\d-\d\dT/);
   const json = JSON.parse((await run(['status', '-c', cs, '--json'])).stdout);
   assert.equal(json.listenerCount, 2);
-  // Piped input to the CLI's echo listener only: both replies come back, marked, before it closes.
-  const piped = await run(['send', '-c', cs, '--allowed-listener', cliId], 'first line\nsecond line\n');
+  // Piped input to the CLI's echo listener only: both replies come back, as they are (markers are for terminals), before it closes.
+  const piped = await run(['send', '-c', cs, '--allowed-listener', cliId, '--wait', '500'], 'first line\nsecond line\n');
   assert.equal(piped.code, 0, piped.stderr);
-  assert.deepEqual(piped.stdout.trim().split('\n'), ['< first line', '< second line']);
+  assert.deepEqual(piped.stdout.trim().split('\n'), ['first line', 'second line']);
   const elsewhere = await run(['send', '-c', cs, '--allowed-listener', 'not-the-cli', '--message', 'hi']);
   assert.equal(elsewhere.stdout.trim(), 'not-the-cli:hi');
   const nobody = await run(['send', '-c', cs, '--allowed-listener', 'gone', '--message', 'hi']);
-  assert.equal(nobody.code, 1);
-  assert.match(nobody.stderr, /no listener online/);
+  assert.equal(nobody.code, 4, 'not found');
+  assert.match(nobody.stderr, /no listener is online for "[^"]+" \(404\); fix: start one/);
   const unknown = await run(['status', '-c', `${relay.connectionString()};EntityPath=missing`]);
-  assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /There is no hybrid connection "missing"/);
+  assert.equal(unknown.code, 4, 'not found');
+  assert.match(unknown.stderr, /there is no hybrid connection "missing"/);
 });

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerHybridConnectionCommands } from './cli/hc';
 import { start, startOptions } from './cli/start';
 import type { StartFlags } from './cli/start';
@@ -16,6 +16,9 @@ export { DEFAULT_CLI_PORT, cliPrincipal, optionsFromFlags } from './cli/start';
 function version(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+/** Set once commander has printed a usage error (one thrown later, by an action, is printed by run). */
+let usageSaid = false;
 
 /** Runs the command line; resolves once the command's work is under way (the emulator started, or the subcommand done). */
 export async function main(argv: string[]): Promise<void> {
@@ -29,7 +32,16 @@ export async function main(argv: string[]): Promise<void> {
     .version(version(), '-V, --version', 'print the version')
     // The start flags belong to the emulator; a subcommand's come after its name.
     .enablePositionalOptions()
-    .showHelpAfterError()
+    // A bad flag: commander's line (with "did you mean"), a pointer to --help, exit 2 (run below); not the whole help.
+    .exitOverride()
+    .showSuggestionAfterError()
+    .showHelpAfterError('(see hyco-relay-emulator --help)')
+    .configureOutput({
+      outputError: (text, write) => {
+        usageSaid = true;
+        write(`hyco-relay-emulator: ${text.replace(/^error: /, '')}`);
+      },
+    })
     // A subcommand whose stdout is closed (piped into `head`) ends quietly; the emulator itself closes first (cli/start.ts).
     .hook('preSubcommand', () => {
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -44,9 +56,22 @@ export async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-/** Runs the command line; errors become a message and exit code 1. */
+/** Exit codes: 2 a usage error (unknown flag, bad value), 5 the port is taken, 1 anything else. */
+export const EXIT_USAGE = 2;
+export const EXIT_NETWORK = 5;
+
+/** Runs the command line; errors become one line and an exit code (usage 2, port in use 5, else 1). */
 export function run(argv: string[]): void {
-  main(argv).catch((err: Error) => {
+  main(argv).catch((err: Error & { code?: string; port?: number }) => {
+    if (err instanceof CommanderError) {
+      if (err.exitCode !== 0 && !usageSaid) process.stderr.write(`hyco-relay-emulator: ${err.message.replace(/^error: /, '')}\n(see hyco-relay-emulator --help)\n`);
+      process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+    }
+    if (err.code === 'EADDRINUSE') {
+      const port = err.port ?? /:(\d+)\s*$/.exec(err.message)?.[1];
+      process.stderr.write(`hyco-relay-emulator: port ${port ?? ''} is in use (another emulator?); fix: --port 0 for any free port, or another --port\n`);
+      process.exit(EXIT_NETWORK);
+    }
     process.stderr.write(`hyco-relay-emulator: ${err.message}\n`);
     process.exit(1);
   });

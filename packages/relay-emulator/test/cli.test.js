@@ -114,24 +114,53 @@ test('--config reads options from JSON; flags win', async (t) => {
   assert.match(child.output, /hybrid connection:\s+b \(anonymous senders\)/);
 });
 
-test('--help describes every flag; bad flags fail with a message', () => {
+test('--help describes every flag; bad flags fail with one line (did you mean), a pointer to --help and exit 2, not the whole help', () => {
   const help = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   for (const flag of ['--port', '--host', '--hybrid-connection', '--key-name', '--key', '--auto-create', '--tls-cert', '--tls-key', '--tls-self-signed', '--listener-pings', '--config']) {
     assert.ok(help.stdout.includes(flag), flag);
   }
   const bad = spawnSync(process.execPath, [CLI, '--port', 'eighty'], { encoding: 'utf8' });
-  assert.equal(bad.status, 1);
+  assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--port must be a whole number/);
   const lonely = spawnSync(process.execPath, [CLI, '--tls-cert', 'x.pem', '-p', '0'], { encoding: 'utf8' });
   assert.equal(lonely.status, 1);
   assert.match(lonely.stderr, /--tls-cert and --tls-key go together/);
   const pings = spawnSync(process.execPath, [CLI, '--listener-pings', 'ignore', '-p', '0'], { encoding: 'utf8' });
-  assert.equal(pings.status, 1);
+  assert.equal(pings.status, 2);
   assert.match(pings.stderr, /--listener-pings.*answer, close/);
   const missing = spawnSync(process.execPath, [CLI, '--config', '/nonexistent/relay.json'], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /cannot read --config/);
+  const misspelt = spawnSync(process.execPath, [CLI, '--prot', '0'], { encoding: 'utf8' });
+  assert.equal(misspelt.status, 2);
+  assert.match(misspelt.stderr, /unknown option '--prot'\n\(Did you mean --port\?\)\n\(see hyco-relay-emulator --help\)\n$/);
+  assert.equal(misspelt.stdout, '');
+  assert.ok(misspelt.stderr.split('\n').length <= 4, 'a few lines, not the help');
+  const stray = spawnSync(process.execPath, [CLI, 'hc', 'creat', 'x'], { encoding: 'utf8' });
+  assert.equal(stray.status, 2);
+  assert.match(stray.stderr, /Did you mean create\?/);
+});
+
+test('a port in use: one line with the --port 0 fix and exit 5; --verbose says where each setting came from (flag, --config, default)', async (t) => {
+  const net = require('node:net');
+  const busy = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => busy.once('listening', resolve));
+  t.after(() => busy.close());
+  const taken = spawnSync(process.execPath, [CLI, '--port', String(busy.address().port)], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(taken.status, 5);
+  assert.match(taken.stderr, new RegExp(`port ${busy.address().port} is in use .*fix: --port 0 for any free port`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-cli-verbose-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const config = path.join(dir, 'relay.json');
+  fs.writeFileSync(config, JSON.stringify({ Emulator: { Port: busy.address().port, AutoCreate: true } }));
+  // The flag beats the file's port (which is taken): the emulator starts.
+  const { child } = await startCli(t, ['--config', config, '--port', '0', '--verbose', '--key', 'dmVyYm9zZS1rZXk=']);
+  assert.match(child.output, /port: 0 \(from flag\)/);
+  assert.match(child.output, /auto-create: on \(from --config /);
+  assert.match(child.output, /host: 127\.0\.0\.1 \(from default\)/);
+  assert.match(child.output, /key: \(set\) \(from flag\)/);
+  assert.equal(child.output.slice(0, child.output.indexOf('listening on')).includes('dmVyYm9zZS1rZXk='), false, '--verbose never prints the key');
 });
 
 test('a closed stdout (piped into head) ends the CLI quietly, with no stack trace', async (t) => {

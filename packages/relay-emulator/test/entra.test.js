@@ -356,7 +356,7 @@ test('CLI: --role-assignment, --print-entra-token and --entra-tokens', async (t)
   const bad = spawn(process.execPath, [cli, '-p', '0', '--role-assignment', 'nobody'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   bad.stderr.on('data', (d) => (err += d));
-  assert.equal(await new Promise((r) => bad.on('exit', r)), 1);
+  assert.equal(await new Promise((r) => bad.on('exit', r)), 2, 'a bad flag value is a usage error');
   assert.match(err, /PRINCIPAL=ROLE\[@PATH\]/);
   // --entra-tokens unverified: refused off loopback; on loopback a warning at start-up.
   const exposed = spawn(process.execPath, [cli, '-p', '0', '--entra-tokens', 'unverified', '--host', '0.0.0.0'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -174,7 +174,7 @@ test('curl (Debian\'s, with --cacert) reaches the --tls emulator with full verif
   assert.equal(untrusted.status, 60, 'without the CA, the certificate is not trusted');
 });
 
-test('Node with NODE_EXTRA_CA_CERTS (a child process, no ca option anywhere) listens, sends and reads runtime information through the --tls emulator, verifying the host name; the hyco-websocket CLI takes --ca', async (t) => {
+test('Node with NODE_EXTRA_CA_CERTS (a child process, no ca option anywhere) listens, sends and reads runtime information through the --tls emulator, verifying the host name; the hyco-websocket CLI takes --ca, and without it says how to trust the CA (exit 5)', async (t) => {
   const caDir = path.join(tempDir(t), 'ca');
   const { summary } = await startTlsCli(t, caDir, ['--hybrid-connection', 'echo']);
   const cs = summary.hybridConnections[0].connectionString.replace('sb://127.0.0.1:', 'sb://localhost:');
@@ -222,8 +222,10 @@ test('Node with NODE_EXTRA_CA_CERTS (a child process, no ca option anywhere) lis
   const sent = spawnSync(process.execPath, [LIBRARY_CLI, 'send', '-c', cs, '--ca', ca, '--message', 'with --ca'], { encoding: 'utf8', timeout: 20000 });
   assert.equal(sent.status, 0, sent.stderr);
   assert.equal(sent.stdout, 'with --ca\n');
+  // Without --ca: the failure table's TLS row, its fix, and the network exit code.
   const noCa = spawnSync(process.execPath, [LIBRARY_CLI, 'status', '-c', cs], { encoding: 'utf8', timeout: 20000 });
-  assert.equal(noCa.status, 1);
+  assert.equal(noCa.status, 5);
+  assert.match(noCa.stderr, /the certificate of \S+ is not trusted \([A-Z_]+\); fix: --ca <file> with the emulator's development CA/);
 });
 
 test('trust: prints the CA\'s path and how each kind of client trusts it; --pem the certificate alone; --install java imports it into a trust store with keytool', async (t) => {

@@ -9,17 +9,19 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RelayArgumentError } from '../errors';
-import type { RelayError } from '../errors';
 import { relayedProxy } from '../expose';
 import type { ProxyExchange } from '../expose';
 import { MAX_SHOWN, printable } from '../protocol/printable';
 import { createRelayListenUri } from '../protocol/uri';
-import { complain, describeFailure, needPath, out, proxyOptions, relayOptions, resolveRelay, tokenFor } from './relay-flags';
+import { needPath, out, proxyOptions, relayOptions, resolveRelay, tokenFor } from './relay-flags';
+import { outJson, outParts } from './terminal';
+import { watchListener } from './watch';
 import type { Relay, RelayFlags } from './relay-flags';
 
 interface ExposeFlags extends RelayFlags {
   originCa?: string;
   insecureOrigin?: boolean;
+  json?: boolean;
 }
 
 /** `text` as one shell word (quoted unless it is plainly safe). */
@@ -36,7 +38,7 @@ function shellWord(text: string): string {
 function senderFlags(flags: ExposeFlags, relay: Relay, path: string): { args: string; needs: string | undefined } {
   const pathFlag = `--path ${shellWord(path)}`;
   if (flags.entra) return { args: `--entra --namespace ${shellWord(flags.namespace ?? relay.address)} ${pathFlag}`, needs: 'an Entra ID sign-in with the Azure Relay Sender role' };
-  if (flags.connectionString) return { args: pathFlag, needs: 'HYCO_CONNECTION_STRING set to a connection string with Send rights' };
+  if ((flags.connectionString || process.env.HYCO_CONNECTION_STRING) && flags.namespace === undefined && flags.key === undefined) return { args: pathFlag, needs: 'HYCO_CONNECTION_STRING set to a connection string with Send rights' };
   return { args: `--namespace ${shellWord(flags.namespace ?? relay.address)} --key-name ${shellWord(relay.keyName ?? '')} --key "$HYCO_KEY" ${pathFlag}`, needs: 'HYCO_KEY set to the rule\'s key' };
 }
 
@@ -70,8 +72,9 @@ export function registerExposeCommand(program: Command): void {
   )
     .option('--origin-ca <file>', 'PEM file of CA certificates to trust for an https:// origin')
     .option('--insecure-origin', 'accept any certificate from an https:// origin (self-signed development servers)')
-    .action((origin: string, flags: ExposeFlags) => {
-      const relay = resolveRelay(flags);
+    .option('--json', 'one JSON object per line on stdout: online, exchange, reconnecting, error')
+    .action((origin: string, flags: ExposeFlags, command: Command) => {
+      const relay = resolveRelay(flags, command);
       const path = needPath(relay);
       if (!relay.credential) tokenFor(relay, flags.ttl); // Fails now, clearly, rather than on every reconnect.
       let originCa: Buffer | undefined;
@@ -90,42 +93,44 @@ export function registerExposeCommand(program: Command): void {
         ...(flags.insecureOrigin ? { insecureOrigin: true } : {}),
         ...(flags.proxy === undefined ? {} : { proxy: flags.proxy }),
       });
+      const json = flags.json === true;
+      const watch = watchListener(proxy, { address: relay.address, path, side: 'listener', verbose: flags.verbose === true }, json);
       let announced = false;
-      let lastFailure: string | undefined;
       proxy.on('online', () => {
-        lastFailure = undefined;
+        watch.online();
+        if (json) {
+          outJson({ type: 'online', again: announced, path, address: relay.address, origin: proxy.origin, listenerId: proxy.listenerId, httpUrl: proxy.httpUrl, webSocketUrl: proxy.webSocketUrl });
+          announced = true;
+          return;
+        }
         if (announced) {
-          out('online again');
+          outParts(['online again', 'green']);
           return;
         }
         announced = true;
         const sender = senderFlags(flags, relay, path);
-        out(`exposing ${proxy.origin} on "${path}" through ${relay.address} (listener id ${proxy.listenerId})`);
+        outParts(['exposing', 'green'], ` ${proxy.origin} on "${path}" through ${relay.address} (listener id ${proxy.listenerId})`);
         out(`  https:      ${proxy.httpUrl}`);
         out(`  wss:        ${proxy.webSocketUrl}`);
         out(`  try:        curl -H "ServiceBusAuthorization: $(npx hyco-websocket token ${sender.args})" ${shellWord(proxy.httpUrl)}`);
         out(`  WebSocket:  npx hyco-websocket send ${sender.args}`);
         if (sender.needs) out(`  (in a shell with ${sender.needs})`);
       });
-      proxy.on('connecting', (attempt, delay) => {
-        if (attempt > 0 && lastFailure === undefined) out(`reconnecting (attempt ${attempt + 1}, in ${delay} ms)`);
+      proxy.on('exchange', (e) => {
+        if (!json) return out(exchangeLine(e));
+        outJson({
+          type: 'exchange',
+          kind: e.kind,
+          method: e.method,
+          path: e.path,
+          status: e.status,
+          durationMs: Math.round(e.durationMs),
+          bytesIn: e.bytesIn,
+          bytesOut: e.bytesOut,
+          closeCode: e.closeCode ?? null,
+          error: e.error ? e.error.message : null,
+        });
       });
-      proxy.on('offline', (err?: RelayError) => {
-        if (!err) return;
-        if (describeFailure(err, relay.address).line !== lastFailure) complain(err.message);
-        process.exitCode = 1;
-      });
-      proxy.on('error', (err: RelayError) => {
-        const { line, stop } = describeFailure(err, relay.address);
-        if (line === lastFailure) return;
-        lastFailure = line;
-        complain(line);
-        if (stop) {
-          process.exitCode = 1;
-          void proxy.close();
-        }
-      });
-      proxy.on('exchange', (e) => out(exchangeLine(e)));
       const stop = () => void proxy.close();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
