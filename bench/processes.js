@@ -40,7 +40,9 @@ function tlsMaterial(dir) {
 async function emulator(tlsDir) {
   const { RelayEmulator } = require('hyco-relay-emulator');
   const tls = tlsMaterial(tlsDir);
-  const relay = await RelayEmulator.start({ hybridConnections: ['bench', 'expose'], maxListenersPerHybridConnection: 25, ...(tls ? { tls } : {}) });
+  // HYCO_BENCH_UNRECORDED: the inspector does not record (the http-unrecorded row), else its default (recording, on loopback).
+  const inspector = process.env.HYCO_BENCH_UNRECORDED === '1' ? { inspector: { record: false } } : {};
+  const relay = await RelayEmulator.start({ hybridConnections: ['bench', 'expose'], maxListenersPerHybridConnection: 25, ...(tls ? { tls } : {}), ...inspector });
   answerUsage();
   process.send({ type: 'ready', endpoint: relay.endpoint, port: relay.port, rule: relay.rules[0] });
 }

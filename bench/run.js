@@ -16,7 +16,7 @@
 // p99, ratios), the CPU each process spent, the verdicts, and writes
 // bench/results.json.
 //   node bench/run.js [--quick] [--modes direct,floor,relayed,peer]
-//     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,expose,forward,scale]
+//     [--scenarios setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,http-unrecorded,expose,forward,scale]
 //     [--latency MS] [--repeat N] [--cpu-prof DIR]
 const path = require('node:path');
 const fs = require('node:fs');
@@ -34,7 +34,7 @@ const option = (name, fallback) => {
 };
 const QUICK = argv.includes('--quick');
 const MODES = option('modes', 'direct,floor,relayed,peer').split(',');
-const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,expose,forward,scale')
+const SCENARIOS = option('scenarios', 'setup,rtt,setup-tls,rtt-tls,wan,throughput,fanin,http,http-unrecorded,expose,forward,scale')
   .split(',')
   .flatMap((s) => (s === 'wan' ? ['wan', 'wan-2x'] : [s]));
 // --latency MS: the one-way delay of the WAN link (each direction).
@@ -72,6 +72,8 @@ const VARIANTS = {
   throughput: { tls: false, latency: 0, fresh: true },
   fanin: { tls: false, latency: 0 },
   http: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'] },
+  // The same through an emulator whose inspector does not record (the http row records, its default on loopback).
+  'http-unrecorded': { tls: false, latency: 0, modes: ['relayed'], unrecorded: true },
   // Relayed means through `relayedProxy` here (processes of its own: emulator, proxy, origin).
   expose: { tls: false, latency: 0, modes: ['direct', 'floor', 'relayed'], expose: true },
   // TCP through `forward` (-L, the relay, -T) against the same through the floor forwarder.
@@ -185,7 +187,7 @@ async function startForward(mode) {
   return { mode, processes, tcpPort, stop: () => Object.values(processes).forEach((p) => p.stop()) };
 }
 
-async function startMode(mode, { tls, latency, expose, forward }) {
+async function startMode(mode, { tls, latency, expose, forward, unrecorded }) {
   if (forward) return startForward(mode);
   const processes = {};
   const cert = tls ? await certificate() : undefined;
@@ -202,7 +204,7 @@ async function startMode(mode, { tls, latency, expose, forward }) {
     sendUri = `${ws}://127.0.0.1:${port}/`;
     httpUri = `${tls ? 'https' : 'http'}://127.0.0.1:${port}/bench`;
   } else {
-    processes.emulator = spawnChild(['emulator', ...(cert ? [cert.dir] : [])]);
+    processes.emulator = spawnChild(['emulator', ...(cert ? [cert.dir] : [])], unrecorded ? { HYCO_BENCH_UNRECORDED: '1' } : {});
     const { port, rule } = await processes.emulator.ready;
     // Over the WAN link, the sender and the listener each reach the relay through a link of their own.
     const listenPort = latency ? await forwarderTo(processes, 'listener link', port, latency) : port;
@@ -347,6 +349,9 @@ const scenarios = {
     agent.destroy();
     return { unit: 'req/s', value: done / ((now() - t0) / 1000) };
   },
+
+  /** The http row against an emulator that does not record (its inspector off): what recording costs. */
+  'http-unrecorded': (ctx) => scenarios.http(ctx),
 
   /**
    * TCP through -L, the relay and -T (relayed), against the same through
@@ -537,6 +542,7 @@ const ROWS = [
   ['throughput', '1 MB: emulator CPU ms per MB', (r) => r.cpuPerMB['1 MB'].emulator, false],
   ['fanin', 'fan-in msg/s', (r) => r.value, true],
   ['http', 'HTTP GET req/s (16 at a time)', (r) => r.value, true],
+  ['http-unrecorded', 'HTTP GET req/s, inspector not recording', (r) => r.value, true],
   ['expose', 'expose: HTTP GET req/s (16 at a time)', (r) => r.value, true],
   ['expose', 'expose: 1 MB GET p50 (ms)', (r) => r.p50, false],
   ['expose', 'expose: 1 MB GETs (MB/s, one at a time)', (r) => r.mbPerSecond, true],
@@ -619,6 +625,11 @@ function verdicts(results) {
   // Expose: HTTP through the proxy at half the floor's rate at least.
   const exposeRate = ratio('expose', (r) => r.value, 'floor');
   check(`expose HTTP req/s ≥ 0.5× floor (${x(exposeRate)})`, exposeRate === undefined ? undefined : exposeRate >= 0.5);
+  // The inspector: relayed HTTP with recording on (capture off) within 10% of the same with recording off.
+  const recorded = valueOf(results, 'relayed', 'http', (r) => r.value);
+  const unrecorded = valueOf(results, 'relayed', 'http-unrecorded', (r) => r.value);
+  const recording = recorded && unrecorded ? recorded / unrecorded : undefined;
+  check(`relayed HTTP req/s recording ≥ 0.9× not recording (${x(recording)})`, recording === undefined ? undefined : recording >= 0.9);
   // Forward: TCP through -L, the relay and -T at 0.8× the floor's throughput at least.
   const forwardRate = ratio('forward', (r) => r.throughput, 'floor');
   check(`forward TCP throughput ≥ 0.8× floor (${x(forwardRate)})`, forwardRate === undefined ? undefined : forwardRate >= 0.8);
@@ -674,7 +685,7 @@ async function main() {
       const variant = VARIANTS[scenario];
       if (!variant) throw new Error(`unknown scenario ${scenario}`);
       if (variant.modes && !variant.modes.includes(mode)) continue;
-      const key = variant.fresh || variant.last || variant.expose || variant.forward ? scenario : `${variant.tls}/${variant.latency}`;
+      const key = variant.fresh || variant.last || variant.expose || variant.forward || variant.unrecorded ? scenario : `${variant.tls}/${variant.latency}`;
       if (!groups.has(key)) groups.set(key, { mode, key, variant, scenarios: [] });
       groups.get(key).scenarios.push(scenario);
       if (!order.includes(key)) order.push(key);

@@ -120,11 +120,13 @@ function join(ctx: RelayContext, sender: PendingSender, req: IncomingMessage, so
         ctx.namespace.relays.delete(r);
         debug('relayed connection %s closed', sender.id);
         ctx.report({ type: 'connection-closed', path: entity.path, id: sender.id });
+        ctx.inspector?.connectionClosed(r);
       },
     },
     ctx.namespace.totals,
-    { id: sender.id, path: entity.path, since: Date.now() },
+    { id: sender.id, path: entity.path, since: Date.now(), listenerId: sender.listenerId, ...(protocol ? { subprotocol: protocol } : {}) },
   );
+  ctx.inspector?.connectionOpened(relay);
   entity.relays.add(relay);
   ctx.namespace.relays.add(relay);
   ctx.namespace.totals.sendersAccepted++;

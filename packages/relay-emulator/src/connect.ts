@@ -57,6 +57,7 @@ export async function handleConnect(ctx: RelayContext, req: IncomingMessage, soc
     return;
   }
   const sender = ctx.rendezvous.add(entity, trackingId, target.hostname, req, socket, head);
+  sender.listenerId = listener.trackingId;
   const query = passedQuery(target.rawQuery);
   const own = `${PARAM_ACTION}=${ACTION_ACCEPT}&${PARAM_ID}=${encodeURIComponent(sender.id)}&${PARAM_RENDEZVOUS}=${sender.secret}`;
   const message: AcceptMessage = {

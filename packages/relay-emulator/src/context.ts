@@ -22,6 +22,7 @@ import type { RendezvousTable } from './rendezvous';
 import type { RequestTarget } from './request-target';
 import { printable, safeDebug, statusText } from './tracking';
 import type { RelayActivity } from './activity';
+import type { Inspector } from './inspector';
 
 export type { RelayActivity } from './activity';
 
@@ -43,6 +44,8 @@ export class RelayContext {
   readonly recent: TimedActivity[] = [];
   /** Called after each reported activity (the dashboard's live updates). */
   onActivity: (() => void) | undefined;
+  /** What went through the relay (requests, connections, listeners), when recording is on. */
+  inspector: Inspector | undefined;
 
   constructor(
     readonly options: ResolvedOptions,

@@ -44,6 +44,8 @@ export class ControlChannel implements ExchangeOwner {
   private expiryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Why the channel ended, once it has: who ended it, the close code (none when the network cut it) and the reason. */
+  ending: { by: 'relay' | 'listener' | 'network'; code: number | undefined; reason: string } | undefined;
   /** The inline response whose body (the next binary message) is awaited; 'drop' for one nobody awaits. */
   private bodyFor: HttpExchange | 'drop' | undefined;
 
@@ -77,7 +79,8 @@ export class ControlChannel implements ExchangeOwner {
     });
     ws.on('pong', () => this.touch());
     ws.on('error', (err) => debug('control channel %s error: %s', trackingId, err.message));
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
+      this.ending ??= { by: code === 1006 ? 'network' : 'listener', code: code === 1006 ? undefined : code, reason: code === 1006 ? 'the connection ended without a close frame' : reason.toString('utf8').slice(0, 123) };
       debug('control channel %s on %s closed (%d)', trackingId, entity.path, code);
       this.cleanup();
     });
@@ -115,6 +118,7 @@ export class ControlChannel implements ExchangeOwner {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.ending ??= { by: 'relay', code, reason };
     this.clearTimers();
     this.ws.close(code, closeReason(reason));
     // A listener that never answers the close loses its socket.
@@ -133,7 +137,8 @@ export class ControlChannel implements ExchangeOwner {
   }
 
   /** Drops the TCP connection abruptly, as a network fault would. */
-  drop(): void {
+  drop(why = 'the connection was cut'): void {
+    this.ending ??= { by: 'network', code: undefined, reason: why };
     this.closed = true;
     this.clearTimers();
     this.ws.terminate();
@@ -219,7 +224,7 @@ export class ControlChannel implements ExchangeOwner {
     else {
       this.idleTimer = setTimeout(() => {
         debug('control channel %s idle for %d ms: cut', this.trackingId, this.options.idleTimeoutMs);
-        this.drop();
+        this.drop(`idle for ${this.options.idleTimeoutMs} ms: cut`);
       }, this.options.idleTimeoutMs);
     }
   }

@@ -46,15 +46,24 @@ export interface DashboardSnapshot {
   stats: RelayEmulatorStats;
   connections: { id: string; path: string; since: string; bytesToListener: number; bytesToSender: number; messages: number }[];
   activity: TimedActivity[];
+  /** The inspector: whether it records and captures bodies, and its version (it changes whenever a record does). */
+  inspector: InspectorState;
+}
+
+/** What the dashboard's tabs need to know of the inspector. */
+export interface InspectorState {
+  recording: boolean;
+  captureBodies: boolean;
+  version: number;
 }
 
 /** A snapshot of what the dashboard shows. */
-export function snapshot(endpoint: string, stats: RelayEmulatorStats, relays: Iterable<FrameRelay>, recent: TimedActivity[]): DashboardSnapshot {
+export function snapshot(endpoint: string, stats: RelayEmulatorStats, relays: Iterable<FrameRelay>, recent: TimedActivity[], inspector: InspectorState): DashboardSnapshot {
   const connections = [...relays]
     .sort((a, b) => b.info.since - a.info.since)
     .slice(0, SHOWN)
     .map((r) => ({ id: r.info.id, path: r.info.path, since: new Date(r.info.since).toISOString(), bytesToListener: r.bytes.toListener, bytesToSender: r.bytes.toSender, messages: r.messages }));
-  return { service: 'hyco-relay-emulator', endpoint, time: new Date().toISOString(), stats, connections, activity: recent.slice(-SHOWN).reverse() };
+  return { service: 'hyco-relay-emulator', endpoint, time: new Date().toISOString(), stats, connections, activity: recent.slice(-SHOWN).reverse(), inspector };
 }
 
 /** Whether a request for `/` wants the page rather than JSON. */
@@ -209,7 +218,7 @@ const PAGE = `<!doctype html>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="alternate icon" href="/favicon.ico">
 <style>
-  body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 72rem; padding: 0 1rem; color: #1b1b1b; }
+  body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 110rem; padding: 0 1rem; color: #1b1b1b; }
   h1 { font-size: 1.35rem; margin: 0; }
   h2 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
   header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
@@ -226,6 +235,44 @@ const PAGE = `<!doctype html>
   code { font-size: .85rem; }
   .ok { color: #107c10; } .bad { color: #a4262c; } .muted { color: #777; }
   .empty { color: #777; font-style: italic; }
+  .warn { color: #8a5300; }
+  nav.tabs { display: flex; gap: .25rem; margin: 1rem 0 0; border-bottom: 1px solid #ccc; flex-wrap: wrap; }
+  nav.tabs button { font: inherit; border: 1px solid transparent; border-bottom: none; background: none; padding: .4rem .9rem; cursor: pointer; border-radius: 6px 6px 0 0; color: #333; }
+  nav.tabs button[aria-selected="true"] { border-color: #ccc; background: #fff; margin-bottom: -1px; font-weight: 600; color: #0b57d0; }
+  .filters { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin: .8rem 0 .5rem; }
+  .filters select, .filters input { font: inherit; font-size: .9rem; padding: .2rem .35rem; max-width: 100%; }
+  .filters a { margin-left: auto; font-size: .9rem; }
+  .scroll { overflow-x: auto; }
+  td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
+  td.path { word-break: break-all; }
+  tr.clickable { cursor: pointer; } tr.clickable:hover { background: #f4f7fc; } tr.selected { background: #e8f0fe; }
+  .id { font-family: ui-monospace, monospace; font-size: .85rem; cursor: copy; border-bottom: 1px dotted #999; }
+  .id.copied { background: #dff6dd; }
+  .tag { font-size: .72rem; background: #0b57d0; color: #fff; border-radius: 4px; padding: 0 .3rem; margin-left: .4rem; }
+  #detail, #conn-detail { border: 1px solid #ccc; border-radius: 8px; padding: .8rem; margin-top: 1rem; }
+  .detail-head { display: flex; gap: .6rem; align-items: center; flex-wrap: wrap; word-break: break-all; }
+  .detail-head b { flex: 1 1 16rem; }
+  button { font: inherit; font-size: .9rem; padding: .25rem .7rem; border: 1px solid #aaa; border-radius: 5px; background: #f6f6f6; cursor: pointer; }
+  button.primary { background: #0b57d0; color: #fff; border-color: #0b57d0; }
+  button[aria-pressed="true"] { background: #333; color: #fff; }
+  dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem .8rem; font-size: .9rem; }
+  dl.facts dt { color: #555; } dl.facts dd { margin: 0; word-break: break-all; }
+  .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+  .cols > div { min-width: 0; }
+  h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
+  table.headers th { width: 30%; word-break: break-all; } table.headers td { word-break: break-all; font-family: ui-monospace, monospace; font-size: .82rem; }
+  pre.body { background: #f6f6f6; padding: .6rem; overflow: auto; max-height: 24rem; font-size: .82rem; white-space: pre-wrap; word-break: break-all; }
+  @media (max-width: 700px) {
+    body { font-size: 14px; margin: .8rem auto; padding: 0 .5rem; }
+    .wide { display: none; }
+    .cols { grid-template-columns: 1fr; }
+    th, td { padding: .25rem .3rem; }
+    .totals div { min-width: 5.5rem; }
+    .filters a { margin-left: 0; }
+    td.time { white-space: normal; min-width: 5.6rem; }
+    td.path { min-width: 9rem; }
+  }
+  pre.body.hex { white-space: pre; word-break: normal; }
 </style>
 </head>
 <body>
@@ -234,15 +281,51 @@ const PAGE = `<!doctype html>
   <span id="endpoint" class="muted"></span>
   <span id="state">connecting…</span>
 </header>
+<nav class="tabs" role="tablist">
+  <button data-tab="overview" role="tab">Overview</button>
+  <button data-tab="requests" role="tab">Requests</button>
+  <button data-tab="connections" role="tab">Connections</button>
+  <button data-tab="listeners" role="tab">Listeners</button>
+</nav>
+<section class="tab" id="tab-overview">
 <div class="totals" id="totals"></div>
 <h2>Hybrid connections</h2>
-<table><thead><tr><th>path</th><th>senders</th><th>listeners online (tracking ids)</th><th class="num">waiting</th><th class="num">relayed</th></tr></thead><tbody id="hcs"></tbody></table>
+<div class="scroll"><table><thead><tr><th>path</th><th>senders</th><th>listeners online (tracking ids)</th><th class="num">waiting</th><th class="num">relayed</th></tr></thead><tbody id="hcs"></tbody></table></div>
 <h2>Relayed connections</h2>
-<table><thead><tr><th>tracking id</th><th>hybrid connection</th><th>since</th><th class="num">messages</th><th class="num">bytes to listener</th><th class="num">bytes to sender</th></tr></thead><tbody id="connections"></tbody></table>
+<div class="scroll"><table><thead><tr><th>tracking id</th><th>hybrid connection</th><th>since</th><th class="num">messages</th><th class="num">bytes to listener</th><th class="num">bytes to sender</th></tr></thead><tbody id="connections"></tbody></table></div>
 <h2>Recent activity</h2>
-<table><thead><tr><th>time</th><th>what</th><th>hybrid connection</th><th>status</th><th>tracking id</th><th>detail</th></tr></thead><tbody id="activity"></tbody></table>
-<p class="muted">Live from <code>/$events</code>; the same as JSON at <code>/$status</code>. No token, key or payload is ever shown.</p>
+<div class="scroll"><table><thead><tr><th>time</th><th>what</th><th>hybrid connection</th><th>status</th><th>tracking id</th><th>detail</th></tr></thead><tbody id="activity"></tbody></table></div>
+<p class="muted">Live from <code>/$events</code>; the same as JSON at <code>/$status</code>. No token or key is ever shown; bodies only when the emulator captures them (<code>--capture-bodies</code>).</p>
+</section>
+<section class="tab" id="tab-requests" hidden>
+  <div class="filters">
+    <select id="req-hc" aria-label="hybrid connection"></select>
+    <select id="req-status" aria-label="status"><option value="">any status</option><option>2xx</option><option>3xx</option><option>4xx</option><option>5xx</option><option value="aborted">aborted</option><option value="failed">failed (502/504)</option><option value="refused">refused</option><option value="client-gone">client gone</option><option value="in-progress">in progress</option><option value="replay">replays</option></select>
+    <input id="req-text" type="search" placeholder="filter method or path" aria-label="filter method or path">
+    <span id="recording" class="muted"></span>
+    <a href="/$requests.har" download>Download HAR</a>
+  </div>
+  <div class="scroll"><table><thead><tr><th>time</th><th>method</th><th>path</th><th class="num">status</th><th class="wide">outcome</th><th class="num wide">duration</th><th class="num wide">response</th><th class="wide">hybrid connection</th><th class="wide">listener</th></tr></thead><tbody id="requests"></tbody></table></div>
+  <div id="detail" hidden></div>
+</section>
+<section class="tab" id="tab-connections" hidden>
+  <div class="filters">
+    <select id="conn-hc" aria-label="hybrid connection"></select>
+    <select id="conn-status" aria-label="state"><option value="">open and closed</option><option value="open">open</option><option value="closed">closed</option></select>
+    <a href="/$connections?download" download>Download JSON</a>
+  </div>
+  <div class="scroll"><table><thead><tr><th>opened</th><th class="wide">closed</th><th>hybrid connection</th><th>sender</th><th class="wide">listener</th><th class="wide">subprotocol</th><th class="num">from sender (msgs / bytes)</th><th class="num">from listener</th><th class="wide">sender's close</th><th class="wide">listener's close</th></tr></thead><tbody id="conns"></tbody></table></div>
+  <div id="conn-detail" class="detail" hidden></div>
+</section>
+<section class="tab" id="tab-listeners" hidden>
+  <div class="filters">
+    <select id="lst-hc" aria-label="hybrid connection"></select>
+    <select id="lst-status" aria-label="event"><option value="">online and offline</option><option value="online">online</option><option value="offline">offline</option></select>
+  </div>
+  <div class="scroll"><table><thead><tr><th>time</th><th>hybrid connection</th><th>listener</th><th>event</th><th class="num">code</th><th>why</th></tr></thead><tbody id="lsts"></tbody></table></div>
+</section>
 <script src="/$dashboard.js"></script>
+<script src="/$inspector.js"></script>
 </body>
 </html>
 `;
@@ -271,7 +354,7 @@ const SCRIPT = `(function () {
     if (n < 1048576) return (n / 1024).toFixed(1) + ' KB';
     return (n / 1048576).toFixed(1) + ' MB';
   }
-  function time(iso) { return new Date(iso).toLocaleTimeString(); }
+  function time(iso) { var d = new Date(iso); return d.toLocaleDateString() + ' ' + d.toLocaleTimeString(); }
   function render(s) {
     document.getElementById('endpoint').textContent = s.endpoint;
     var t = s.stats.totals;
@@ -296,7 +379,13 @@ const SCRIPT = `(function () {
   }
   var state = document.getElementById('state');
   var source = new EventSource('/$events');
-  source.onmessage = function (e) { state.textContent = 'live'; state.className = 'live'; render(JSON.parse(e.data)); };
+  source.onmessage = function (e) {
+    state.textContent = 'live';
+    state.className = 'live';
+    var s = JSON.parse(e.data);
+    render(s);
+    window.dispatchEvent(new CustomEvent('hyco-snapshot', { detail: s }));
+  };
   source.onerror = function () { state.textContent = 'disconnected (retrying)'; state.className = 'down'; };
 })();
 `;

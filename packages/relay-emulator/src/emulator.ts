@@ -17,7 +17,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'node:events';
 import { WebSocketServer } from 'ws';
-import { ACTION_ACCEPT, ACTION_CONNECT, ACTION_LISTEN, ACTION_REQUEST, MAX_HEADER_BYTES, PARAM_ACTION, isLoopbackHost } from 'hyco-websocket/protocol';
+import { ACTION_ACCEPT, ACTION_CONNECT, ACTION_LISTEN, ACTION_REQUEST, MAX_HEADER_BYTES, PARAM_ACTION, createRelayToken, isLoopbackHost } from 'hyco-websocket/protocol';
 import { handleAccept, rendezvousTimedOut } from './accept';
 import { handleConnect } from './connect';
 import { RelayContext } from './context';
@@ -50,6 +50,7 @@ import type { EmulatorState } from './health';
 import { FAVICON_PATHS, answerFavicon } from './favicon';
 import { handleManagement, isManagementMethod } from './management';
 import type { HybridConnection } from './hybrid-connection';
+import { Inspector, answerInspector, isInspectorRequest } from './inspector';
 
 export type { RelayActivity } from './activity';
 export type { HybridConnectionStats, RelayEmulatorStats } from './stats';
@@ -108,6 +109,8 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
   /** The identity provider, made once the socket is bound (nothing is served before). */
   private entraAuthority: EntraAuthority | undefined;
   private readonly dashboard: Dashboard;
+  /** What went through the relay: records, exports, replay, metrics. */
+  private readonly inspector: Inspector;
   /** The managed identity endpoint's secret (IDENTITY_HEADER). */
   private readonly identityHeader = randomBytes(24).toString('base64url');
 
@@ -157,10 +160,36 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     for (const hc of options.hybridConnections) this.namespace.add(hc);
     const rendezvous = new RendezvousTable(options.rendezvousTimeoutMs, (sender) => rendezvousTimedOut(this.ctx, sender));
     this.ctx = new RelayContext(options, this.namespace, rendezvous, new HttpExchanges(), tlsMaterial ? 'wss' : 'ws', () => this.entra, (activity) => {
+      this.inspector.activity(activity);
       if (this.listenerCount('activity') > 0) this.emit('activity', activity);
     });
-    this.dashboard = new Dashboard(() => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent), [options.host, options.namespace]);
+    this.inspector = new Inspector(options.inspector, {
+      listeners: () => this.namespace.all().map((e) => ({ path: e.path, listeners: e.listeners.size })),
+      connectionsTotal: () => this.namespace.totals.sendersAccepted,
+      rendezvousTimeouts: () => this.namespace.totals.sendersTimedOut,
+      scheme: tlsMaterial ? 'https' : 'http',
+      route: {
+        origin: () => ({
+          protocol: tlsMaterial ? 'https:' : 'http:',
+          host: this.displayHost().replace(/^\[|\]$/g, ''),
+          port: this.boundPort,
+          ...(tlsMaterial ? { ca: tlsMaterial.ca?.certificate ?? String(tlsMaterial.cert) } : {}),
+        }),
+        token: (hostname, path) => {
+          const entity = this.namespace.get(path);
+          if (!entity?.requiresClientAuthorization) return undefined;
+          const rule = [...entity.rules, ...this.options.rules].find((r) => r.rights.includes('Send') || r.rights.includes('Manage'));
+          return rule ? createRelayToken(`http://${hostname}/${entity.path}`, rule.name, rule.key, 300) : undefined;
+        },
+      },
+    });
+    this.ctx.inspector = this.inspector;
+    this.dashboard = new Dashboard(
+      () => snapshot(this.endpoint, this.stats(), this.namespace.relays, this.ctx.recent, { recording: this.inspector.recording, captureBodies: this.inspector.options.captureBodies, version: this.inspector.version }),
+      [options.host, options.namespace],
+    );
     this.ctx.onActivity = () => this.dashboard.notify();
+    this.inspector.onChange = () => this.dashboard.notify();
     const serverOptions = {
       maxHeaderSize: MAX_HEADER_BYTES,
       headersTimeout: options.handshakeTimeoutMs,
@@ -390,6 +419,7 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
     this.lifecycle = 'stopping';
     this.ctx.closing = true;
     this.dashboard.close();
+    this.inspector.close();
     for (const sender of this.ctx.rendezvous.drain()) writeFailure(sender.socket, 503, 'The relay is shutting down');
     for (const exchange of this.ctx.http.all()) exchange.fail(503, 'ServiceUnavailable: the relay is shutting down');
     for (const entity of this.namespace.all()) {
@@ -538,6 +568,11 @@ export class RelayEmulator extends EventEmitter<RelayEmulatorEvents> {
       res.writeHead(503, 'Service Unavailable', { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close', 'Retry-After': '1' });
       res.end(this.lifecycle === 'starting' ? 'ServiceUnavailable: the relay is starting\n' : 'ServiceUnavailable: the relay is shutting down\n');
       return undefined;
+    }
+    // The inspector's API (a hybrid connection named "metrics" takes its own path, as with /health).
+    if (isInspectorRequest(req.method, path) && !(path === '/metrics' && this.namespace.get('metrics'))) {
+      if (!this.dashboard.answersHost(req)) return void this.dashboard.refuseHost(req, res);
+      return answerInspector(this.inspector, req, res, path);
     }
     if ((req.method === 'GET' || req.method === 'HEAD') && FAVICON_PATHS.has(path) && !this.namespace.get(path.slice(1))) return void answerFavicon(req, res, path);
     if (req.method === 'GET' && isDashboardPath(path)) {

@@ -45,6 +45,44 @@ export const CLOSE_ANSWER_MS = 30_000;
 
 type Side = 'sender' | 'listener';
 
+/** The largest close frame payload (RFC 6455 section 5.5). */
+const MAX_CLOSE_PAYLOAD = 125;
+
+/** A close frame that went one way: its code (1005 when it had none) and reason. */
+export interface CloseNote {
+  code: number;
+  reason: string;
+}
+
+/** A data message kept for the inspector (its first bytes only). */
+export interface CapturedMessage {
+  /** When its first frame arrived, ms since the epoch. */
+  time: number;
+  binary: boolean;
+  /** Its bytes up to the capture's bound. */
+  data: Buffer;
+  /** Whether it was longer than `data`. */
+  truncated: boolean;
+}
+
+/** What one direction carried, for the inspector. */
+export interface DirectionReport {
+  bytes: number;
+  messages: number;
+  /** The close frame that came from this direction's peer, when one did. */
+  close: CloseNote | undefined;
+  /** The close frame the relay wrote in this direction, when it wrote one. */
+  relayClose: CloseNote | undefined;
+  /** The first messages (with capture on). */
+  captured: CapturedMessage[];
+}
+
+/** What the inspector is given when a relay is joined: how many messages each way to keep, and how many bytes of each. */
+export interface MessageCapture {
+  messages: number;
+  bytesPerMessage: number;
+}
+
 /** One direction of the relay: parses `from`'s frames and writes them to `to`. */
 class Direction extends FrameParser {
   /** The rewritten header of the current frame, not yet written. */
@@ -55,6 +93,16 @@ class Direction extends FrameParser {
   sealed = false;
   bytes = 0;
   messages = 0;
+  /** The current frame's opcode. */
+  private opcode = 0;
+  /** The payload of a close frame from the peer (at most 125 bytes; close frames only). */
+  private closePayload: Buffer | undefined;
+  relayClose: CloseNote | undefined;
+  /** Messages still to capture (0: capture is off or done), and each one's bound in bytes. */
+  private captureLeft = 0;
+  private captureBytes = 0;
+  private capturing: CapturedMessage | undefined;
+  readonly captured: CapturedMessage[] = [];
 
   constructor(
     readonly name: Side,
@@ -64,8 +112,28 @@ class Direction extends FrameParser {
     super();
   }
 
+  /** Keeps the first `messages` data messages, `bytesPerMessage` of each. */
+  capture(messages: number, bytesPerMessage: number): void {
+    this.captureLeft = messages;
+    this.captureBytes = bytesPerMessage;
+  }
+
+  /** The close frame that came through, decoded (1005 when it carried no code). */
+  get close(): CloseNote | undefined {
+    const p = this.closePayload;
+    if (!p) return undefined;
+    if (p.length < 2) return { code: 1005, reason: '' };
+    return { code: p.readUInt16BE(0), reason: p.subarray(2).toString('utf8') };
+  }
+
   protected onFrame(header: FrameHeader): void {
     this.flushHeader();
+    this.opcode = header.opcode;
+    if (header.opcode === OP_CLOSE && !this.closePayload) this.closePayload = Buffer.alloc(0);
+    else if (this.captureLeft > 0 && header.opcode > 0 && header.opcode < OP_CLOSE) {
+      this.capturing = { time: Date.now(), binary: header.opcode === 2, data: Buffer.alloc(0), truncated: false };
+      this.captured.push(this.capturing);
+    }
     // Same FIN, RSV bits and opcode; the length without the mask bit.
     this.pendingHeader = serverFrameHeader(header.firstByte, header.length);
   }
@@ -73,6 +141,8 @@ class Direction extends FrameParser {
   protected onPayload(slice: Buffer): void {
     this.bytes += slice.length;
     this.counters.bytesRelayed += slice.length;
+    if (this.opcode === OP_CLOSE) this.noteClose(slice);
+    else if (this.capturing && this.opcode < OP_CLOSE) this.keep(this.capturing, slice);
     const header = this.pendingHeader;
     if (!header) {
       this.to.write(slice);
@@ -95,7 +165,29 @@ class Direction extends FrameParser {
       // The last frame of a data message: one message relayed.
       this.messages++;
       this.counters.messagesRelayed++;
+      if (this.capturing) {
+        this.capturing = undefined;
+        this.captureLeft--;
+      }
     }
+  }
+
+  private noteClose(slice: Buffer): void {
+    const had = this.closePayload ?? Buffer.alloc(0);
+    if (had.length >= MAX_CLOSE_PAYLOAD) return;
+    this.closePayload = Buffer.concat([had, slice.subarray(0, MAX_CLOSE_PAYLOAD - had.length)]);
+  }
+
+  private keep(message: CapturedMessage, slice: Buffer): void {
+    const room = this.captureBytes - message.data.length;
+    if (slice.length > room) message.truncated = true;
+    if (room <= 0) return;
+    // A copy: the slice belongs to a socket chunk that must not be held.
+    message.data = Buffer.concat([message.data, slice.subarray(0, room)]);
+  }
+
+  report(): DirectionReport {
+    return { bytes: this.bytes, messages: this.messages, close: this.close, relayClose: this.relayClose, captured: this.captured };
   }
 
   protected override onChunkEnd(): void {
@@ -129,6 +221,12 @@ export interface RelayInfo {
   path: string;
   /** When it was joined, ms since the epoch. */
   since: number;
+  /** The tracking id of the listener that accepted it. */
+  listenerId?: string;
+  /** The subprotocol agreed, when one was. */
+  subprotocol?: string;
+  /** When both sockets closed, ms since the epoch. */
+  closedAt?: number;
 }
 
 export interface FrameRelayEvents {
@@ -167,6 +265,17 @@ export class FrameRelay {
   /** Whole data messages relayed, both ways. */
   get messages(): number {
     return this.toListener.messages + this.toSender.messages;
+  }
+
+  /** What each direction carried: from the sender (to the listener), from the listener (to the sender). */
+  report(): { fromSender: DirectionReport; fromListener: DirectionReport } {
+    return { fromSender: this.toListener.report(), fromListener: this.toSender.report() };
+  }
+
+  /** Keeps the first messages each way (call before start). */
+  capture(capture: MessageCapture): void {
+    this.toListener.capture(capture.messages, capture.bytesPerMessage);
+    this.toSender.capture(capture.messages, capture.bytesPerMessage);
   }
 
   /** Feeds bytes that arrived with a handshake before the relay took over. */
@@ -259,6 +368,7 @@ export class FrameRelay {
     if (!towards.closed && socket.writable) {
       towards.closed = true;
       towards.sealed = true;
+      towards.relayClose = { code, reason };
       socket.write(closeFrame(code, reason));
     }
     endOnce(socket);
@@ -303,6 +413,7 @@ export class FrameRelay {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     if (this.answerTimer) clearTimeout(this.answerTimer);
     this.graceTimer = this.answerTimer = undefined;
+    this.info.closedAt = Date.now();
     this.events.onClosed(this);
   }
 }

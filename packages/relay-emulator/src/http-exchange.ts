@@ -38,8 +38,25 @@ export interface ExchangeOwner {
   release(exchange: HttpExchange): void;
 }
 
+/** How an exchange ended: its response complete, failed by the relay (a status sent), cut after its head, or left by its client. */
+export type ExchangeOutcome = 'complete' | 'failed' | 'aborted' | 'client-gone';
+
+/** Who watches an exchange (the inspector): told of its body bytes, its answer and its end. Calls are cheap and never throw. */
+export interface ExchangeObserver {
+  /** Request body bytes on their way to the listener. */
+  requestBody(chunk: Buffer): void;
+  /** The response head went to the client. */
+  responded(status: number, headers: Record<string, string | string[]>): void;
+  /** Response body bytes on their way to the client. */
+  responseBody(chunk: Buffer): void;
+  /** The exchange has ended; `status` when the relay answered it, `why` for a failure or a cut. */
+  ended(outcome: ExchangeOutcome, status: number | undefined, why: string | undefined): void;
+}
+
 /** A request on its way to a listener and back. */
 export class HttpExchange {
+  /** The inspector's record of this exchange, when recording is on. */
+  observer: ExchangeObserver | undefined;
   readonly id = randomUUID();
   /** The secret of the exchange's rendezvous address. */
   readonly secret = randomBytes(16).toString('hex');
@@ -71,7 +88,7 @@ export class HttpExchange {
     res.on('close', () => {
       if (this.state === 'done') return;
       debug('HTTP client of %s left before the response ended', this.id);
-      this.settle();
+      this.settle('client-gone', undefined, 'the HTTP client went away before the response ended');
       this.onClientGone?.();
     });
   }
@@ -134,6 +151,7 @@ export class HttpExchange {
       return problem;
     }
     this.state = 'answered';
+    this.observer?.responded(response.statusCode, checked.headers);
     // The deadline is for the answer (PROTOCOL.md: every request answered within 60 s), not for the whole
     // body: a long download or an event stream goes on while bytes keep coming.
     this.stillGoing();
@@ -153,6 +171,7 @@ export class HttpExchange {
       this.abort('the listener sent more body than its Content-Length');
       return true;
     }
+    this.observer?.responseBody(chunk);
     return this.res.write(chunk);
   }
 
@@ -163,7 +182,7 @@ export class HttpExchange {
       this.abort(`the body ended after ${this.written} of ${this.expectedLength} bytes`);
       return;
     }
-    this.settle();
+    this.settle('complete', undefined, undefined);
     this.res.end();
   }
 
@@ -178,7 +197,7 @@ export class HttpExchange {
       this.abort(text);
       return;
     }
-    this.settle();
+    this.settle('failed', status, text);
     this.res.writeHead(status, sanitizeReason(text), { 'Content-Type': 'text/plain; charset=utf-8', Via: viaEntry(this.relayHost) });
     this.res.end(`${text}\n`);
   }
@@ -191,12 +210,13 @@ export class HttpExchange {
       return;
     }
     debug('HTTP response %s cut: %s', this.id, why);
-    this.settle();
+    this.settle('aborted', undefined, why);
     this.res.destroy();
   }
 
-  private settle(): void {
+  private settle(outcome: ExchangeOutcome, status: number | undefined, why: string | undefined): void {
     this.state = 'done';
+    this.observer?.ended(outcome, status, why);
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     // The rest of a request body nobody will read.

@@ -243,6 +243,7 @@ class HttpRendezvous extends FrameParser implements ExchangeOwner {
     let ended = false;
     req.on('data', (chunk: Buffer) => {
       if (socket.destroyed || this.closing) return;
+      exchange.observer?.requestBody(chunk);
       const more = socket.write(serverFrame(first ? OP_BINARY : OP_CONTINUATION, chunk, false));
       first = false;
       if (!more) {

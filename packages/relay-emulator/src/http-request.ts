@@ -23,6 +23,7 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
   const { hostname, rawPath, trackingId } = target;
   const fail = (status: number, what: string, path: string) => {
     ctx.noteRefusal(status, what, trackingId, path);
+    ctx.inspector?.recordRefusal(req, target, path, status, what);
     res.writeHead(status, statusText(what, trackingId, hostname, path), { 'Content-Type': 'text/plain; charset=utf-8', Via: viaEntry(hostname) });
     res.end(`${what}\n`);
     req.resume();
@@ -72,6 +73,7 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
     (e) => ctx.http.forget(e),
   );
   ctx.http.add(exchange);
+  exchange.observer = ctx.inspector?.recordExchange(exchange, target, listener.trackingId);
   exchange.deadline(ctx.options.httpResponseTimeoutMs, statusText('GatewayTimeout: the listener did not answer in time', exchange.id, hostname, entity.path));
   exchange.address = `${ctx.scheme}://${listener.host}/$hc/${encodeURI(entity.path)}?${PARAM_ACTION}=${ACTION_REQUEST}&${PARAM_ID}=${exchange.id}&${PARAM_RENDEZVOUS}=${exchange.secret}`;
   debug('HTTP %s %s for %s (%s)', exchange.message.method, exchange.message.requestTarget, entity.path, exchange.id);
@@ -87,6 +89,7 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
     exchange.fail(400, 'BadRequest: the request body did not arrive whole');
     return;
   }
+  if (body.length > 0) exchange.observer?.requestBody(body);
   if (exchange.done) return;
   if (!listener.isOpen) {
     exchange.abort('the listener went away');

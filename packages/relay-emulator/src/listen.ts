@@ -92,7 +92,11 @@ export async function handleListen(ctx: RelayContext, wss: WebSocketServer, req:
       endedLately: (id) => ctx.http.endedLately(id),
       onListenerError: (_c, detail) => ctx.report({ type: 'listener-error', path: online.path, id: trackingId, detail }),
       onClose: (c) => {
-        if (online.listeners.delete(c)) ctx.report({ type: 'listener-offline', path: online.path, id: trackingId });
+        if (online.listeners.delete(c)) {
+          const ending = c.ending;
+          const why = ending ? `${ending.by === 'relay' ? 'closed by the relay' : ending.by === 'listener' ? 'closed by the listener' : 'network'}${ending.reason ? `: ${ending.reason}` : ''}` : undefined;
+          ctx.report({ type: 'listener-offline', path: online.path, id: trackingId, ...(ending?.code !== undefined ? { status: ending.code } : {}), ...(why ? { detail: why } : {}) });
+        }
       },
     });
     if (ctx.closing || !ctx.namespace.has(online)) {

@@ -4,6 +4,8 @@ import { isIP } from 'node:net';
 import type { AccessRight } from 'hyco-websocket/protocol';
 import { HTTP_RESPONSE_TIMEOUT_MS, MAX_LISTENERS_PER_HYBRID_CONNECTION, RENDEZVOUS_TIMEOUT_MS, isLoopbackHost } from 'hyco-websocket/protocol';
 import { relayRole } from './entra';
+import { resolveInspectorOptions } from './inspector';
+import type { InspectorOptions, ResolvedInspectorOptions } from './inspector';
 import type {
   ApplicationRegistration,
   ManagedIdentityOptions,
@@ -107,6 +109,19 @@ export interface RelayEmulatorOptions {
    * (`object_id`) or `mi_res_id`; any other is refused with 400.
    */
   managedIdentity?: ManagedIdentityOptions;
+  /**
+   * Keep request and response bodies in the inspector's records (and the
+   * first messages of relayed connections), within `inspector`'s bounds.
+   * Default false. The same as `inspector.captureBodies`.
+   */
+  captureBodies?: boolean;
+  /**
+   * The inspector (`GET /$requests`, `/$connections`, `/metrics`, the
+   * dashboard's tabs): `{ record?, captureBodies?, ringSize?, maxBodyBytes?,
+   * maxCapturedBytes?, capturedMessages? }`. Recording is on by default on
+   * loopback; see `InspectorOptions` for each default.
+   */
+  inspector?: InspectorOptions;
 }
 
 /** Options with every default filled in. */
@@ -131,6 +146,7 @@ export interface ResolvedOptions {
   entraTokens: 'emulator' | 'unverified';
   applications: ApplicationRegistration[];
   managedIdentity: ResolvedManagedIdentity | undefined;
+  inspector: ResolvedInspectorOptions;
 }
 
 export const DEFAULT_RULE_NAME = 'RootManageSharedAccessKey';
@@ -325,5 +341,6 @@ export function resolveOptions(options: RelayEmulatorOptions = {}): ResolvedOpti
     entraTokens,
     applications: checkApplications(options.applications ?? []),
     managedIdentity: checkManagedIdentity(options.managedIdentity),
+    inspector: resolveInspectorOptions(options.inspector, options.captureBodies, isLoopbackHost(host), optionError),
   };
 }

@@ -23,6 +23,8 @@ export interface PendingSender {
   readonly socket: Duplex;
   /** The host name the sender reached the relay as (checked). */
   readonly hostname: string;
+  /** The tracking id of the listener it was offered to. */
+  listenerId?: string;
   /** Bytes that arrived with or after the handshake, before the join. */
   head: Buffer;
   timer: NodeJS.Timeout | undefined;

@@ -53,8 +53,11 @@ export interface StartFlags {
   entraTokens?: 'emulator' | 'unverified';
   printEntraToken: string[];
   managedIdentity?: string;
+  captureBodies?: boolean;
+  inspectorRingSize?: number;
   json?: boolean;
   quiet?: boolean;
+  verbose?: boolean;
 }
 
 /** `PRINCIPAL=ROLE[@PATH]` as a role assignment. */
@@ -79,14 +82,33 @@ export function cliPrincipal(role: RelayRole, scope: string | undefined): string
   return scope === undefined ? name : `${name}@${checkPath(scope)}`;
 }
 
+/**
+ * Where each main setting came from, for --verbose: a flag, the --config
+ * file, or the default (keys are never shown, only whether one is set).
+ */
+export function settingSources(flags: StartFlags, fileOptions: RelayEmulatorOptions): string[] {
+  const from = (flag: unknown, inFile: unknown) => (flag !== undefined && flag !== false ? 'flag' : inFile !== undefined ? `--config ${flags.config ?? ''}` : 'default');
+  const lines = [
+    `host: ${flags.host ?? fileOptions.host ?? '127.0.0.1'} (from ${from(flags.host, fileOptions.host)})`,
+    `port: ${flags.port ?? fileOptions.port ?? DEFAULT_CLI_PORT} (from ${from(flags.port, fileOptions.port)})`,
+    `key: ${flags.key !== undefined ? '(set)' : flags.randomKey ? 'random' : fileOptions.rules ? '(set)' : fileOptions.randomKey ? 'random' : 'the well-known development key'} (from ${from(flags.key ?? (flags.randomKey || undefined), fileOptions.rules ?? fileOptions.randomKey)})`,
+    `namespace: ${flags.namespace ?? fileOptions.namespace ?? 'any Host'} (from ${from(flags.namespace, fileOptions.namespace)})`,
+    `auto-create: ${flags.autoCreate === true || fileOptions.autoCreate === true ? 'on' : 'off'} (from ${from(flags.autoCreate, fileOptions.autoCreate)})`,
+    `tls: ${flags.tls || flags.tlsSelfSigned ? 'development CA' : flags.tlsCert ? 'own certificate' : fileOptions.tls ? 'on' : 'off'} (from ${from(flags.tls ?? flags.tlsSelfSigned ?? flags.tlsCert, fileOptions.tls)})`,
+  ];
+  return lines;
+}
+
 /** Emulator options from the configuration file (if any) and the flags, which win. */
 export function optionsFromFlags(flags: StartFlags, note: (line: string) => void = () => {}): RelayEmulatorOptions {
   let options: RelayEmulatorOptions = {};
   if (flags.config) {
     const config = readConfigFile(flags.config);
     options = config.options;
+    if (flags.verbose) for (const line of settingSources(flags, { ...config.options })) note(line);
     if (config.format === 'options') note(`--config ${flags.config}: read as RelayEmulator.start options (the earlier format); the UserConfig format is described in the README and config.schema.json`);
   }
+  else if (flags.verbose) for (const line of settingSources(flags, {})) note(line);
   if (flags.host !== undefined) options.host = flags.host;
   options.port = flags.port ?? options.port ?? DEFAULT_CLI_PORT;
   const added: (string | HybridConnectionOptions)[] = [
@@ -123,6 +145,8 @@ export function optionsFromFlags(flags: StartFlags, note: (line: string) => void
   if (flags.entraTokens !== undefined) options.entraTokens = flags.entraTokens;
   for (const spec of flags.printEntraToken) roleAssignmentFlag(`check=${spec}`);
   if (flags.managedIdentity !== undefined) options.managedIdentity = { principal: flags.managedIdentity };
+  if (flags.captureBodies) options.captureBodies = true;
+  if (flags.inspectorRingSize !== undefined) options.inspector = { ...options.inspector, ringSize: flags.inspectorRingSize };
   return options;
 }
 
@@ -177,10 +201,13 @@ export function startOptions(program: Command): Command {
     .option('--role-assignment <PRINCIPAL=ROLE[@PATH]>', 'give an Entra ID principal (object id) a role: Owner, Listener or Sender, on the namespace or a hybrid connection (repeatable)', collect, [])
     .addOption(new Option('--entra-tokens <mode>', 'which Entra ID tokens are taken: emulator (signed by this emulator) or unverified (also real ones, signature unchecked; loopback only)').choices(['emulator', 'unverified']))
     .option('--print-entra-token <ROLE[@PATH]>', 'print a token this emulator signed for a principal with that role, for curl and other clients (repeatable)', collect, [])
+    .option('--capture-bodies', 'keep request and response bodies (64 KiB each, 16 MiB in all) and the first messages of connections in the inspector (GET /$requests, the dashboard)')
+    .option('--inspector-ring-size <n>', 'how many requests, connections and listener events the inspector keeps (default 500)', integer('--inspector-ring-size'))
     .option('--managed-identity <PRINCIPAL>', 'answer as a managed identity endpoint whose tokens carry this object id; prints IDENTITY_ENDPOINT and IDENTITY_HEADER for apps using ManagedIdentityCredential or DefaultAzureCredential')
     .option('--config <file>', 'configuration file (JSON; UserConfig as the Service Bus emulator has it, and Emulator settings; see config.schema.json); flags win')
     .option('--json', 'once ready, print one JSON object on stdout (endpoint, dashboard, health, connection strings, CA certificate); everything else goes to stderr')
-    .option('-q, --quiet', 'do not log connections');
+    .option('-q, --quiet', 'do not log connections')
+    .option('-v, --verbose', 'say where each setting came from (flag, --config file, default; never a key)');
 }
 
 /** Starts the emulator from `flags`; prints the banner (and the JSON) once it is ready. */
