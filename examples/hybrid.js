@@ -28,6 +28,18 @@ const PAGE_TOKEN_TTL = 600;
  * page joins locally only), `path` the hybrid connection, `dashboardUrl` the
  * emulator's dashboard when there is one.
  */
+/** Whether the relay knows the Send-only connection string's rule (a relay started apart may not: 401). */
+async function sendRuleKnown(senderConnectionString, hcPath) {
+  const sender = WebSocket.parseConnectionString(senderConnectionString);
+  const token = WebSocket.createRelayToken(WebSocket.createRelayHttpsUri(sender.address, hcPath), sender.sharedAccessKeyName, sender.sharedAccessKey, 60);
+  try {
+    await WebSocket.getRuntimeInformation(sender.address, hcPath, { token, timeoutMs: 5000 });
+    return true;
+  } catch (err) {
+    return err.statusCode !== 401;
+  }
+}
+
 async function startHybrid({ settings, senderSettings, path: hcPath, httpPort = 0, host = '127.0.0.1', dashboardUrl, log = () => {} }) {
   const clients = new Map();
   let counter = 0;
@@ -175,6 +187,12 @@ async function startChat(argv, reuseRelay, out) {
     emulatorPort = local.port;
     config = relayConfig(['--connection-string', local.connectionString, '--path', config.path]);
     senderConnectionString = local.senderConnectionString;
+    if (local.reused && !(await sendRuleKnown(local.senderConnectionString, config.path))) {
+      // An emulator started apart (npx hyco-relay-emulator) has the Root rule only: a Send-only token would get 401.
+      senderConnectionString = undefined;
+      out(`note: the emulator already on port ${local.port} has no ${'SendOnly'} rule, so the page and \`send\` get no relay token;`);
+      out('      stop it and run this again (it then starts its own), or give --sender-connection-string.');
+    }
     dashboardUrl = `http://127.0.0.1:${local.port}/`;
     out(`relay emulator:     ${config.settings.address}${local.reused ? ' (already running)' : ' (started here)'}`);
     out(`relay dashboard:    ${dashboardUrl}`);

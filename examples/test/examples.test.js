@@ -171,3 +171,17 @@ test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the 
   child.kill('SIGINT');
   assert.equal(await exited(child), 0);
 });
+
+// Found by a newcomer's run of the README: next to an emulator started apart (npx hyco-relay-emulator, which has
+// the Root rule only), hybrid.js printed a Send-only send command and handed the page a token that both got 401.
+test('hybrid.js next to an emulator without the SendOnly rule says so, and hands out no Send-only token that would fail', async (t) => {
+  const { RelayEmulator } = require('hyco-relay-emulator');
+  const apart = await RelayEmulator.start({ hybridConnections: ['chat'] });
+  t.after(() => apart.close());
+  const hybrid = run(t, 'examples/hybrid.js', ['--emulator-port', String(apart.port), '--http-port', '0'], /Ctrl-C stops everything/);
+  await hybrid.seen;
+  assert.match(hybrid.child.output, new RegExp(`emulator already on port ${apart.port} has no SendOnly rule`));
+  assert.doesNotMatch(hybrid.child.output, /SharedAccessKeyName=SendOnly/, 'no Send-only command that would get 401');
+  hybrid.child.kill('SIGINT');
+  await exited(hybrid.child);
+});

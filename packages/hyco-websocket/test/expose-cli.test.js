@@ -68,8 +68,8 @@ test('expose prints the https and wss addresses and a sender command that works 
   const { output } = await expose(t, [origin, '--path', 'app'], { HYCO_CONNECTION_STRING: cs });
   const lines = output.stdout.split('\n');
   assert.match(lines[0], new RegExp(`^exposing ${origin} on "app" through ws://127\\.0\\.0\\.1:${relay.port} \\(listener id [0-9a-f-]{36}\\)$`));
-  assert.equal(lines[1], `  https:      http://127.0.0.1:${relay.port}/app/`);
-  assert.equal(lines[2], `  wss:        ws://127.0.0.1:${relay.port}/$hc/app`);
+  assert.equal(lines[1], `  http:       http://127.0.0.1:${relay.port}/app/`, 'labelled by its own scheme');
+  assert.equal(lines[2], `  ws:         ws://127.0.0.1:${relay.port}/$hc/app`);
   const tryLine = /^ {2}try: {8}(curl .*)$/.exec(lines[3]);
   assert.ok(tryLine, lines[3]);
   assert.equal(lines[4], '  WebSocket:  npx hyco-websocket send --path app');

@@ -110,8 +110,10 @@ export function registerExposeCommand(program: Command): void {
         announced = true;
         const sender = senderFlags(flags, relay, path);
         outParts(['exposing', 'green'], ` ${proxy.origin} on "${path}" through ${relay.address} (listener id ${proxy.listenerId})`);
-        out(`  https:      ${proxy.httpUrl}`);
-        out(`  wss:        ${proxy.webSocketUrl}`);
+        // Labelled by their own scheme: against the emulator they are http:// and ws://.
+        const label = (url: string) => `${new URL(url).protocol}`.padEnd(12);
+        out(`  ${label(proxy.httpUrl)}${proxy.httpUrl}`);
+        out(`  ${label(proxy.webSocketUrl)}${proxy.webSocketUrl}`);
         out(`  try:        curl -H "ServiceBusAuthorization: $(npx hyco-websocket token ${sender.args})" ${shellWord(proxy.httpUrl)}`);
         out(`  WebSocket:  npx hyco-websocket send ${sender.args}`);
         if (sender.needs) out(`  (in a shell with ${sender.needs})`);
