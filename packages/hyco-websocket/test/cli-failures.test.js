@@ -120,3 +120,13 @@ test('a proxy that wants credentials (407): the row and its --proxy fix, exit 3,
   oneLine(result, /the proxy asks for credentials \(407\); fix: --proxy http:\/\/user:password@host:port/, 3);
   assert.equal(result.stderr.includes('wrong-password'), false);
 });
+
+// Found by a newcomer's run of the README: a connection string without UseDevelopmentEmulator=true against the
+// plain emulator printed OpenSSL's "wrong version number" and nothing a newcomer could act on.
+test('a wss:// address meeting the plain (ws://) emulator: what it means and the UseDevelopmentEmulator fix, exit 5', async (t) => {
+  const relay = await startRelay(t);
+  const cs = relay.connectionString().replace(/;?UseDevelopmentEmulator=true/i, '');
+  for (const command of [['send', '-m', 'hi'], ['status']]) {
+    oneLine(await run([...command, '-c', cs, '--path', 'echo']), /does not speak TLS on that port .*; fix: for the local emulator add ;UseDevelopmentEmulator=true/, 5);
+  }
+});

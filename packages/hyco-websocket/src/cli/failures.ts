@@ -131,6 +131,18 @@ export const FAILURES: readonly Row[] = [
     }),
   },
   {
+    // A wss:// address (a connection string without UseDevelopmentEmulator) meeting a plain ws:// emulator:
+    // OpenSSL's 'wrong version number', which says nothing to a newcomer.
+    name: 'TLS to a plain port',
+    matches: (err, cause) => cause?.code === 'EPROTO' || /wrong version number/i.test(String(cause?.message ?? err.message)),
+    explain: (err, ctx, host) => ({
+      what: `${host} does not speak TLS on that port (the address is wss:// or https://)`,
+      fix: isLoopbackHost(host) ? 'for the local emulator add ;UseDevelopmentEmulator=true to the connection string, or use --namespace ws://host:port' : 'check the port, or use ws:// if the relay has no TLS',
+      exitCode: EXIT_NETWORK,
+      stop: true,
+    }),
+  },
+  {
     name: 'relay not reachable',
     matches: (err, cause) => cause !== undefined && UNREACHABLE.has(String(cause.code)),
     explain: (err, ctx) => ({ what: `cannot reach ${ctx.address} (${String(causeOf(err)?.code)})`, fix: 'check the network; behind a proxy: --proxy http://host:port', exitCode: EXIT_NETWORK, stop: false }),
