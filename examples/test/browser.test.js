@@ -10,36 +10,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
 const hyco = require('hyco-websocket');
 const { startLocalRelay } = require('../local-relay');
 const { startHybrid } = require('../hybrid');
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
-
-async function launch(t) {
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium is required for this test and was not found at ${CHROMIUM} (apt-get install -y chromium)`);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 860 } });
-  t.after(async () => {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
-
-function screenshotDir(t) {
-  if (process.env.HYCO_SCREENSHOTS) {
-    fs.mkdirSync(process.env.HYCO_SCREENSHOTS, { recursive: true });
-    return process.env.HYCO_SCREENSHOTS;
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-screenshot-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { launch, screenshotDir } = require('hyco-test-support/browser');
 
 test('the demo page joins locally and through the relay side by side; the dashboard shows the relay live; no key or token on either', async (t) => {
   const { relay, connectionString, senderConnectionString } = await startLocalRelay({ port: 0 });

@@ -8,37 +8,12 @@
 // temporary folder removed afterwards.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
 const { createRelayHttpsUri } = require('hyco-websocket');
 const { startRelay, token, listen, sendWs, onceOrError } = require('hyco-test-support');
 const { httpListener, request } = require('./inspector-helpers');
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
-
-async function launch(t) {
-  assert.ok(fs.existsSync(CHROMIUM), `Chromium is required for this test and was not found at ${CHROMIUM} (apt-get install -y chromium)`);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1920, height: 1000 } });
-  t.after(async () => {
-    await context.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  });
-  return context;
-}
-
-function screenshotDir(t) {
-  if (process.env.HYCO_SCREENSHOTS) {
-    fs.mkdirSync(process.env.HYCO_SCREENSHOTS, { recursive: true });
-    return process.env.HYCO_SCREENSHOTS;
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hyco-screenshot-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const { launch, screenshotDir } = require('hyco-test-support/browser');
 
 /** How varied a screenshot is: decoded in the browser, the share of pixels unlike the first one and the number of distinct colours sampled. */
 async function pixelVariety(context, png) {
@@ -74,7 +49,7 @@ async function pixelVariety(context, png) {
 test('the Requests tab shows a request as it happens, its redacted detail and body, replays it with one click; the Connections tab shows a relayed connection and its first messages; readable at 420 and 1920 px', async (t) => {
   const relay = await startRelay(t, { captureBodies: true, hybridConnections: ['echo', 'chat'] });
   const channel = await httpListener(t, relay, 'echo', (req, body) => ({ status: 200, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ got: body.toString(), n: 1 }) }));
-  const context = await launch(t);
+  const context = await launch(t, { width: 1920, height: 1000 });
   const shots = screenshotDir(t);
   const page = await context.newPage();
   await page.goto(`http://127.0.0.1:${relay.port}/#requests`);
