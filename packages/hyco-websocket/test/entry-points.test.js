@@ -236,3 +236,33 @@ test('the emulator refuses hostile options with a coded TypeError, or starts and
     { defaultSeed: 2104, numRuns: 60 },
   );
 });
+
+test('the forwarding and expose entry points (createLocalForward, createRemoteForward, relayedProxy) refuse hostile options up front or start and close cleanly', async (t) => {
+  const relay = await startRelay(t);
+  const good = token('echo');
+  const COMMON = ['namespace', 'path', 'connectionString', 'token', 'credential', 'proxy', 'tlsOptions', 'connectTimeout', 'handshakeTimeout', 'keepaliveInterval', 'udpIdleTimeout', 'closeTimeout'];
+  const makers = {
+    createLocalForward: [hyco.createLocalForward, [...COMMON, 'bindings', 'maxHeldDatagramBytes'], () => ({ namespace: relay.endpoint, path: 'echo', token: good, bindings: [{ bindPort: 0, portName: 'p' }] })],
+    createRemoteForward: [hyco.createRemoteForward, [...COMMON, 'bindings', 'id'], () => ({ namespace: relay.endpoint, path: 'echo', token: good, bindings: [{ hostPort: 1, portName: 'p' }] })],
+    relayedProxy: [hyco.relayedProxy, ['server', 'token', 'credential', 'proxy', 'origin', 'originCa', 'insecureOrigin', 'originTimeout', 'maxReceivedFrameSize', 'connectTimeout'], () => ({ server: hyco.createRelayListenUri(relay.endpoint, 'echo'), token: good, origin: 'http://127.0.0.1:1' })],
+  };
+  for (const [name, [make, keys, base]] of Object.entries(makers)) {
+    await checkProperty(
+      fc.asyncProperty(hostileOptions(keys, base), async (options) => {
+        await guarded(async () => {
+          let made;
+          try {
+            made = make(options);
+          } catch (err) {
+            checkError(err, name);
+            return;
+          }
+          made.on?.('error', (err) => checkError(err, `${name} event`));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          assert.equal((await settles(made.close(), `${name}.close`)).error, undefined);
+        });
+      }),
+      { defaultSeed: 2105, numRuns: 40 },
+    );
+  }
+});
