@@ -101,6 +101,8 @@ export const MAX_CONTROL_BACKLOG = 4 * 1024 * 1024;
 /** One open control-channel connection: where a request came from, and where its inline answer goes. */
 export class ChannelConnection extends EventEmitter<{ close: []; overflow: [] }> {
   private closed = false;
+  /** Whether writes are held until the end of this pass of the event loop (see batchWrites). */
+  private corked = false;
 
   constructor(private readonly connection: WebSocketConnection) {
     super();
@@ -129,6 +131,33 @@ export class ChannelConnection extends EventEmitter<{ close: []; overflow: [] }>
     if (!this.isOpen || this.overflowing()) return false;
     this.connection.sendBytes(data);
     return true;
+  }
+
+  /** Sends a JSON message and its binary body (when there is one) in one write; false when the connection is gone. */
+  sendJsonWithBody(message: unknown, body: Buffer | undefined): boolean {
+    if (!this.isOpen || this.overflowing()) return false;
+    this.batchWrites();
+    this.connection.sendUTF(JSON.stringify(message));
+    if (body === undefined) return true;
+    if (!this.isOpen || this.overflowing()) return false;
+    this.connection.sendBytes(body);
+    return true;
+  }
+
+  /**
+   * Holds this turn's responses (every request read in one pass of the event loop is answered in it,
+   * when its handler answers at once) and lets them leave together, in one write, once the pass ends.
+   */
+  private batchWrites(): void {
+    if (this.corked) return;
+    const socket = this.connection.socket as unknown as { cork?(): void; uncork?(): void; destroyed?: boolean };
+    if (typeof socket.cork !== 'function' || socket.destroyed) return;
+    socket.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork?.();
+    });
   }
 
   /** Whether the relay has stopped reading (over MAX_CONTROL_BACKLOG queued): then the connection is dropped. */

@@ -80,6 +80,13 @@ class ExchangeSocket extends Duplex {
   }
 }
 
+/** Node's `kNeedDrain` symbol on a ServerResponse (the same for every response: looked up once). */
+let kNeedDrain: symbol | null | undefined;
+function needDrainSymbol(res: ServerResponse): symbol | undefined {
+  if (kNeedDrain === undefined) kNeedDrain = Object.getOwnPropertySymbols(res).find((sym) => sym.description === 'kNeedDrain') ?? null;
+  return kNeedDrain ?? undefined;
+}
+
 /** A relayed HTTP exchange: the pair handed to `httpRequest` and its controls. */
 export interface HttpExchange {
   req: IncomingMessage;
@@ -193,7 +200,7 @@ export function createExchange(
   // A request that came over a rendezvous is answered there: when it closes first, the exchange ends.
   requestRendezvous?.once('close', () => abort('the rendezvous closed before the response ended'));
   // Node's HTTP server passes its sockets' drain on to the response; so do we.
-  const needDrain = Object.getOwnPropertySymbols(res).find((sym) => sym.description === 'kNeedDrain');
+  const needDrain = needDrainSymbol(res);
   socket.on('drain', () => {
     if (res.writableFinished) return;
     if (needDrain) (res as unknown as Record<symbol, boolean>)[needDrain] = false;

@@ -25,6 +25,9 @@ const FRAME_BYTES = 64 * 1024;
 /** Writers are held back while more than this is waiting to be sent. */
 const HIGH_WATER_BYTES = 256 * 1024;
 
+/** No bytes (shared: never written to). */
+const EMPTY = Buffer.alloc(0);
+
 /** The request as the listener received it. */
 export type RelayedRequestMessage = RequestMessage['request'];
 
@@ -42,7 +45,7 @@ export interface ResponseRoute {
 type Callback = (error?: Error | null) => void;
 
 export class ResponseEncoder {
-  private head = Buffer.alloc(0);
+  private head: Buffer = EMPTY;
   private headDone = false;
   private chunked = false;
   private chunkState: { size: number; phase: 'size' | 'data' | 'crlf' | 'done'; line: string } = { size: 0, phase: 'size', line: '' };
@@ -83,7 +86,7 @@ export class ResponseEncoder {
       this.body(chunk, callback);
       return;
     }
-    this.head = Buffer.concat([this.head, chunk]);
+    this.head = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
     for (;;) {
       const end = this.head.indexOf('\r\n\r\n');
       if (end === -1) {
@@ -95,7 +98,7 @@ export class ResponseEncoder {
       // An interim head (writeContinue, writeEarlyHints, a 1xx writeHead) is not the response.
       if (/^HTTP\/\d\.\d 1\d\d\b/.test(text)) continue;
       const rest = this.head;
-      this.head = Buffer.alloc(0);
+      this.head = EMPTY;
       this.parseHead(text);
       this.headDone = true;
       this.body(rest, callback);
@@ -114,7 +117,7 @@ export class ResponseEncoder {
     }
     if (this.mode === 'inline') {
       debug('response %d for %s over the control channel', this.response.statusCode, this.request.id);
-      const body = Buffer.concat(this.held);
+      const body = this.held.length === 1 ? this.held[0] : Buffer.concat(this.held);
       this.held = [];
       this.response.body = body.length > 0;
       if (!this.route.sendInline({ response: this.response }, body.length > 0 ? body : undefined)) {

@@ -328,7 +328,7 @@ export class HybridConnectionsWebSocketServer extends EventEmitter<HybridConnect
   /** Where an exchange's answer goes: inline on the connection it came on, or a rendezvous. */
   private routeFor(request: RequestMessage['request'], from: ChannelConnection): ExchangeRoute {
     return {
-      sendInline: (json, body) => from.sendJson(json) && (body === undefined || from.sendBinary(body)),
+      sendInline: (json, body) => from.sendJsonWithBody(json, body),
       openRendezvous: () => openHttpRendezvous(request.address, this.requestConfig.clientConfig, this.config.rendezvousTimeout, this.requestConfig),
       report: (error) => this.report(error),
     };

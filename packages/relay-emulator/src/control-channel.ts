@@ -44,6 +44,8 @@ export class ControlChannel implements ExchangeOwner {
   private expiryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Whether writes to the listener are held until the end of this pass of the event loop (see batchWrites). */
+  private corked = false;
   /** Why the channel ended, once it has: who ended it, the close code (none when the network cut it) and the reason. */
   ending: { by: 'relay' | 'listener' | 'network'; code: number | undefined; reason: string } | undefined;
   /** The inline response whose body (the next binary message) is awaited; 'drop' for one nobody awaits. */
@@ -104,8 +106,25 @@ export class ControlChannel implements ExchangeOwner {
   sendRequest(exchange: HttpExchange, message: unknown, body?: Buffer): void {
     this.exchanges.set(exchange.id, exchange);
     exchange.ownedBy(this);
+    this.batchWrites();
     this.ws.send(JSON.stringify(message));
     if (body && body.length > 0) this.ws.send(body, { binary: true });
+  }
+
+  /**
+   * Holds this turn's writes to the listener (requests from many senders, read in one pass of the event
+   * loop) and lets them leave together, in one write, once the pass ends.
+   */
+  private batchWrites(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket;
+    if (!socket || socket.destroyed) return;
+    socket.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   /** An exchange this channel was waiting on has ended. */

@@ -114,9 +114,17 @@ function addVia(headers: Record<string, string>, relayHost: string): Record<stri
   return headers;
 }
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+const KEEP_ALIVE: ReadonlySet<string> = new Set(['keep-alive']);
+const CLOSE: ReadonlySet<string> = new Set(['close']);
+
 /** The header names a `Connection` header lists (hop by hop for this one connection, RFC 9110 7.6.1), lower-cased. */
-function connectionOptions(req: IncomingMessage): Set<string> {
+function connectionOptions(req: IncomingMessage): ReadonlySet<string> {
   const value = req.headers.connection;
+  // The common cases (none, keep-alive, close): shared sets, none made per request.
+  if (value === undefined) return NO_NAMES;
+  if (value === 'keep-alive') return KEEP_ALIVE;
+  if (value === 'close') return CLOSE;
   const listed = Array.isArray(value) ? value.join(',') : (value ?? '');
   return new Set(listed.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean));
 }

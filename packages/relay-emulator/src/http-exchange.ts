@@ -59,7 +59,7 @@ export class HttpExchange {
   observer: ExchangeObserver | undefined;
   readonly id = randomUUID();
   /** The secret of the exchange's rendezvous address. */
-  readonly secret = randomBytes(16).toString('hex');
+  readonly secret = newSecret();
   /** The rendezvous address handed to the listener. */
   address = '';
   /** Whether the request message (and body) has gone to the listener. */
@@ -71,9 +71,10 @@ export class HttpExchange {
   private state: 'waiting' | 'answered' | 'done' = 'waiting';
   private expectedLength: number | undefined;
   private written = 0;
+  /** One timer per exchange, for the answer and then each silence of the body (refreshed, never re-created). */
   private timer: NodeJS.Timeout | undefined;
-  private deadlineMs = 0;
-  private deadlineText = '';
+  /** The deadline's status text, made only when the deadline passes. */
+  private deadlineText: string | (() => string) = '';
   private readonly owners = new Set<ExchangeOwner>();
 
   constructor(
@@ -108,17 +109,19 @@ export class HttpExchange {
    * of the body (a listener that sends a head and then nothing more is cut),
    * never the body's whole length.
    */
-  deadline(ms: number, text: string): void {
-    this.deadlineMs = ms;
+  deadline(ms: number, text: string | (() => string)): void {
     this.deadlineText = text;
-    this.timer = setTimeout(() => this.fail(504, text), ms);
+    this.timer = setTimeout(() => this.deadlinePassed(), ms);
+  }
+
+  private deadlinePassed(): void {
+    const text = typeof this.deadlineText === 'string' ? this.deadlineText : this.deadlineText();
+    this.fail(504, this.state === 'answered' ? `${text} (the response body stopped)` : text);
   }
 
   /** Restarts the deadline as the body's idle bound. */
   private stillGoing(): void {
-    if (this.timer === undefined) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.fail(504, `${this.deadlineText} (the response body stopped)`), this.deadlineMs);
+    this.timer?.refresh();
   }
 
   /** Registers something to release when the exchange ends (a control channel, a rendezvous). */
@@ -156,9 +159,19 @@ export class HttpExchange {
     // body: a long download or an event stream goes on while bytes keep coming.
     this.stillGoing();
     // A response that cannot have a body (HEAD, 204, 304) is complete now; a body sent anyway is dropped.
-    if (!response.body || bodiless) this.end();
-    // The status and headers go out now, not with the first body bytes (a stream may take its time).
-    else this.res.flushHeaders();
+    if (!response.body || bodiless) {
+      this.end();
+      return undefined;
+    }
+    // The status and headers go out in this turn, not with the first body bytes (a stream may take its
+    // time); corked until the turn ends, so that a body that follows at once (inline, or in the same read)
+    // leaves with them in one write.
+    const socket = this.res.socket;
+    if (socket && !socket.destroyed) {
+      socket.cork();
+      process.nextTick(uncork, socket);
+    }
+    this.res.flushHeaders();
     return undefined;
   }
 
@@ -211,6 +224,10 @@ export class HttpExchange {
     }
     debug('HTTP response %s cut: %s', this.id, why);
     this.settle('aborted', undefined, why);
+    // What was written before the cut (the head at least) leaves first, as it would have uncorked: the
+    // client sees a response cut short, not a connection closed before any answer.
+    const socket = this.res.socket;
+    if (socket && !socket.destroyed) while (socket.writableCorked > 0) socket.uncork();
     this.res.destroy();
   }
 
@@ -227,6 +244,27 @@ export class HttpExchange {
   }
 }
 
+function uncork(socket: { uncork(): void }): void {
+  socket.uncork();
+}
+
+/** Random bytes drawn in batches for rendezvous secrets (one system call per batch, not per exchange). */
+const SECRET_BYTES = 16;
+const SECRET_BATCH = 256;
+let secretPool = Buffer.alloc(0);
+let secretAt = 0;
+
+/** A new rendezvous secret: 16 random bytes, hex. */
+function newSecret(): string {
+  if (secretAt + SECRET_BYTES > secretPool.length) {
+    secretPool = randomBytes(SECRET_BYTES * SECRET_BATCH);
+    secretAt = 0;
+  }
+  const secret = secretPool.toString('hex', secretAt, secretAt + SECRET_BYTES);
+  secretAt += SECRET_BYTES;
+  return secret;
+}
+
 /** Ids of exchanges that ended lately are remembered this long: a late answer to one is dropped quietly. */
 const RECENT_IDS = 10_000;
 
@@ -235,6 +273,9 @@ export class HttpExchanges {
   private readonly byId = new Map<string, HttpExchange>();
   private readonly bySecret = new Map<string, HttpExchange>();
   private readonly recent = new Set<string>();
+  /** The same ids in the order they ended, a ring: the oldest is found without walking the set (O(1) per exchange). */
+  private readonly recentOrder: (string | undefined)[] = new Array<string | undefined>(RECENT_IDS);
+  private recentAt = 0;
 
   add(exchange: HttpExchange): void {
     this.byId.set(exchange.id, exchange);
@@ -258,8 +299,12 @@ export class HttpExchanges {
   forget(exchange: HttpExchange): void {
     this.byId.delete(exchange.id);
     this.bySecret.delete(exchange.secret);
+    if (this.recent.has(exchange.id)) return;
+    const oldest = this.recentOrder[this.recentAt];
+    if (oldest !== undefined) this.recent.delete(oldest);
+    this.recentOrder[this.recentAt] = exchange.id;
+    this.recentAt = (this.recentAt + 1) % RECENT_IDS;
     this.recent.add(exchange.id);
-    if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value as string);
   }
 
   all(): HttpExchange[] {

@@ -74,7 +74,8 @@ export async function handleHttpRequest(ctx: RelayContext, req: IncomingMessage,
   );
   ctx.http.add(exchange);
   exchange.observer = ctx.inspector?.recordExchange(exchange, target, listener.trackingId);
-  exchange.deadline(ctx.options.httpResponseTimeoutMs, statusText('GatewayTimeout: the listener did not answer in time', exchange.id, hostname, entity.path));
+  // The status text is made only if the deadline passes.
+  exchange.deadline(ctx.options.httpResponseTimeoutMs, () => statusText('GatewayTimeout: the listener did not answer in time', exchange.id, hostname, entity.path));
   exchange.address = `${ctx.scheme}://${listener.host}/$hc/${encodeURI(entity.path)}?${PARAM_ACTION}=${ACTION_REQUEST}&${PARAM_ID}=${exchange.id}&${PARAM_RENDEZVOUS}=${exchange.secret}`;
   debug('HTTP %s %s for %s (%s)', exchange.message.method, exchange.message.requestTarget, entity.path, exchange.id);
   if (!fitsControlChannel(req)) {
