@@ -128,3 +128,35 @@ function expiredToken(path) {
     Date.now = realNow;
   }
 }
+
+/** The status a sender with `senderToken` gets: 101 when it is joined to the listener. */
+async function statusOf(relay, hcPath, senderToken) {
+  try {
+    const connection = await send(relay, hcPath, { token: senderToken });
+    connection.drop();
+    return 101;
+  } catch (err) {
+    return err.status;
+  }
+}
+
+// A token is parsed and its signature computed once for its life (issue 25): what is still checked on every use.
+test('a token checked once is still checked for expiry, audience and rights on every use; a bad one is never taken as checked', async (t) => {
+  const relay = await startRelay(t, { hybridConnections: ['echo', 'other'] });
+  await listen(t, relay, 'echo');
+  await listen(t, relay, 'other');
+  const shortLived = createRelayToken(`http://127.0.0.1/echo`, 'RootManageSharedAccessKey', KEY, 2);
+  for (let i = 0; i < 3; i++) assert.equal(await statusOf(relay, 'echo', shortLived), 101, `use ${i}`);
+  assert.equal(await statusOf(relay, 'other', shortLived), 403, 'audience, checked again');
+  assert.equal(await statusOf(relay, 'echo', token('echo', 'ListenOnly')), 403, 'rights');
+  assert.equal(await statusOf(relay, 'echo', token('echo', 'ListenOnly')), 403, 'rights, checked again');
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  assert.equal(await statusOf(relay, 'echo', shortLived), 401, 'expired since it was first checked');
+  const forged = token('echo').replace(/sig=[^&]+/, 'sig=AAAA');
+  for (let i = 0; i < 2; i++) assert.equal(await statusOf(relay, 'echo', forged), 401);
+  // More distinct tokens than are remembered: the first is checked again, and still opens.
+  const first = token('echo');
+  assert.equal(await statusOf(relay, 'echo', first), 101);
+  for (let i = 0; i < 1100; i++) assert.equal(await statusOf(relay, 'echo', createRelayToken('http://127.0.0.1/echo', 'RootManageSharedAccessKey', KEY, 3600 + i)), 101);
+  assert.equal(await statusOf(relay, 'echo', first), 101);
+});
