@@ -6,10 +6,10 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spawn } = require('node:child_process');
 const { relayedServer: RelayedServer, createRelayListenUri } = require('hyco-websocket');
 const { startRelay, KEY, token } = require('hyco-test-support');
 const { startProxy } = require('hyco-test-support');
+const { runToExit } = require('hyco-test-support/processes');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-websocket.js');
 const env = { ...process.env };
@@ -17,18 +17,7 @@ for (const name of ['HYCO_CONNECTION_STRING', 'HTTPS_PROXY', 'HTTP_PROXY', 'http
 
 /** Runs the CLI to its end (killed after `ms`): { code, stdout, stderr }. */
 function run(args, ms = 15000) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runToExit(CLI, args, { env, ms });
 }
 
 function freePort() {

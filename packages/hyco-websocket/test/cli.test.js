@@ -6,6 +6,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const { parseRelayToken } = require('hyco-websocket');
 const { verifySignature } = require('hyco-websocket/protocol');
 const { startRelay, KEY, send, until } = require('hyco-test-support');
+const { runToExit } = require('hyco-test-support/processes');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-websocket.js');
 const env = { ...process.env };
@@ -89,18 +90,7 @@ test('listen and send talk through the emulator; listen stops on Ctrl-C', async 
 
 /** Runs a CLI command until it exits (or `ms` passes: then it is killed); resolves with its code and output. */
 function runFor(args, ms) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
+  return runToExit(CLI, args, { env, ms });
 }
 
 test('listen stops with a clear message and exit 3 (auth) when the relay refuses its key (401), said once', async (t) => {

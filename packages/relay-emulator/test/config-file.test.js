@@ -8,11 +8,12 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { createRelayToken, createRelayListenUri, parseConnectionString } = require('hyco-websocket');
 const { optionsFromConfig, RelayEmulator, CONFIG_SCHEMA_PATH } = require('hyco-relay-emulator');
 const { onceOrError, send, sendWs } = require('hyco-test-support');
+const { startJsonProcess } = require('hyco-test-support/processes');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
 const PACKAGE = path.join(__dirname, '..');
@@ -36,18 +37,7 @@ function freePort() {
 
 /** Starts the CLI with --json; resolves with the summary it printed. */
 function startJson(t, args) {
-  const child = spawn(process.execPath, [CLI, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (stdout.includes('\n')) resolve({ child, summary: JSON.parse(stdout), stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
-  });
+  return startJsonProcess(t, CLI, ['--json', ...args]);
 }
 
 const RULE = { KeyName: 'RootManageSharedAccessKey', PrimaryKey: 'cHJpbWFyeS1rZXk=', SecondaryKey: 'c2Vjb25kYXJ5LWtleQ==', Rights: ['Listen', 'Send', 'Manage'] };

@@ -7,6 +7,7 @@ const websocket = require('websocket');
 const { RelayEmulator, selfSignedCertificate } = require('hyco-relay-emulator');
 const { createRelayToken, createRelayListenUri, createRelaySendUri, parseConnectionString } = require('hyco-websocket');
 const { RULES, onceOrError } = require('hyco-test-support');
+const { startJsonProcess } = require('hyco-test-support/processes');
 
 const NAMESPACE = 'contoso.servicebus.windows.net';
 // Resolves the namespace to loopback, as a hosts-file entry would.
@@ -100,18 +101,7 @@ function tempDir(t) {
 
 /** The CLI with --tls and --json; resolves with the summary once it is ready. */
 function startTlsCli(t, caDir, extra = []) {
-  const child = spawn(process.execPath, [CLI, '-p', '0', '--tls', '--ca-dir', caDir, '--json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (stdout.includes('\n')) resolve({ child, summary: JSON.parse(stdout), stderr: () => stderr });
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
-  });
+  return startJsonProcess(t, CLI, ['-p', '0', '--tls', '--ca-dir', caDir, '--json', ...extra]);
 }
 
 function curl(args) {
