@@ -116,4 +116,16 @@ function rawUpgrade(url, headers = {}, rawPath) {
   });
 }
 
-module.exports = { encodeFrame, FrameReader, rawUpgrade };
+/** Every frame `reader` still delivers until its socket closes. */
+async function framesUntilClosed(reader) {
+  const frames = [];
+  for (;;) {
+    try {
+      frames.push(await reader.next());
+    } catch {
+      return frames;
+    }
+  }
+}
+
+module.exports = { encodeFrame, FrameReader, framesUntilClosed, rawUpgrade };

@@ -17,7 +17,7 @@ const tls = require('node:tls');
 const WebSocket = require('ws');
 const { RelayEmulator } = require('hyco-relay-emulator');
 const { startRelay, RULES, onceOrError, once, delay, until } = require('hyco-test-support');
-const { encodeFrame, rawUpgrade } = require('hyco-test-support/raw');
+const { encodeFrame, framesUntilClosed, rawUpgrade } = require('hyco-test-support/raw');
 
 const OP_TEXT = 1;
 const OP_BINARY = 2;
@@ -157,18 +157,6 @@ function closePayload(code, reason = '') {
 /** Resolves when `socket` has closed. */
 function closed(socket) {
   return socket.closed ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
-}
-
-/** Every frame `reader` still gets until its socket closes. */
-async function framesUntilClosed(reader) {
-  const frames = [];
-  for (;;) {
-    try {
-      frames.push(await reader.next());
-    } catch {
-      return frames;
-    }
-  }
 }
 
 /**

@@ -13,7 +13,7 @@ const fc = require('fast-check');
 const WebSocket = require('ws');
 const hyco = require('hyco-websocket');
 const { startRelay, childEmulator, listen, send, token, onceOrError, once, delay, until, checkProperty, createRelaySendUri, FAST_BACKOFF } = require('hyco-test-support');
-const { encodeFrame, rawUpgrade } = require('hyco-test-support/raw');
+const { encodeFrame, framesUntilClosed, rawUpgrade } = require('hyco-test-support/raw');
 
 /** Deterministic bytes (mulberry32), so that large payloads need no large generated arrays. */
 function bytes(length, seed) {
@@ -69,18 +69,6 @@ async function writeChunked(socket, data, sizes) {
     socket.write(data.subarray(offset, offset + n));
     offset += n;
     await new Promise(setImmediate);
-  }
-}
-
-/** Every frame `reader` delivers until its socket closes. */
-async function readAll(reader) {
-  const frames = [];
-  for (;;) {
-    try {
-      frames.push(await reader.next());
-    } catch {
-      return frames;
-    }
   }
 }
 
@@ -147,7 +135,7 @@ test('property: any frames in any TCP chunking cross the relay as sent; a cut gi
         const whole = fromSender.slice(0, k);
         await writeChunked(sender.socket, all.subarray(0, cut), chunksA);
         sender.socket.end();
-        const frames = await readAll(listener.reader);
+        const frames = await framesUntilClosed(listener.reader);
         const partial = fromSender[k];
         const plain = encodeFrame({ ...partial, mask: false });
         const maskedHeader = masked[k].length - partial.payload.length;
