@@ -295,3 +295,48 @@ test('a preamble whose port name is not valid UTF-8 is refused without a reply (
   await peer.waitFor((p) => p.received.length >= 5, 'the reply and the echo');
   assert.deepEqual([...peer.received.subarray(0, 3)], [1, 0, 0]);
 });
+
+// Found when a 100 MB forward under load ended "before both sides had finished": websocket processes one frame of a
+// chunk at a time (the rest on setImmediate), so when the last frames, the close frame and the peer's FIN arrive
+// together, the socket closes before the close frame (and data before it) is processed, and they are lost.
+test('frames that arrive together with the peer\'s FIN are all processed: the data and the close frame are not lost', async (t) => {
+  const crypto = require('node:crypto');
+  const { client: WebSocketClient } = require('websocket');
+  const { HalfCloseConnection } = require('../dist/forward/half-close.js');
+  const server = net.createServer((socket) => {
+    let head = '';
+    socket.on('data', (d) => {
+      if (head.includes('\r\n\r\n')) return;
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head)[1];
+      const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      // Later, in one write: four data messages, the close frame, then at once the FIN.
+      setTimeout(() => {
+        const close = Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('Shutdown')]);
+        const frames = [1, 2, 3, 4].map((n) => encodeFrame({ opcode: 2, payload: Buffer.alloc(10, n), mask: false }));
+        socket.end(Buffer.concat([...frames, encodeFrame({ opcode: 8, payload: close, mask: false })]));
+      }, 100);
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  const client = new WebSocketClient();
+  const connection = await new Promise((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('connectFailed', reject);
+    client.connect(`ws://127.0.0.1:${server.address().port}/`);
+  });
+  const hc = new HalfCloseConnection(connection, { keepaliveInterval: 0, closeTimeout: 2000 });
+  const chunks = [];
+  let ended = false;
+  hc.on('data', (d) => chunks.push(d[0]));
+  hc.on('end', () => (ended = true));
+  hc.end();
+  const error = await new Promise((resolve) => hc.once('close', resolve));
+  assert.deepEqual(chunks, [1, 2, 3, 4], 'every message');
+  assert.equal(ended, true, 'the close frame was seen');
+  assert.equal(error, undefined);
+});
