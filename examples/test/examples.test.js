@@ -8,7 +8,16 @@ const hyco = require('hyco-websocket');
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** Starts a script; resolves once `pattern` appears in its output. */
+/** `promise`, or a failure naming `what` (and the output so far) after `ms`: no wait in these tests is unbounded. */
+function within(promise, what, output = () => '', ms = 30000) {
+  let timer;
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms\n${output()}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Starts a script; resolves once `pattern` appears in its output (within 30 s). */
 function run(t, script, args, pattern) {
   const env = { ...process.env };
   delete env.HYCO_CONNECTION_STRING;
@@ -27,11 +36,12 @@ function run(t, script, args, pattern) {
     child.stderr.on('data', (d) => (child.output += d));
     child.once('exit', (code) => (pattern ? reject(new Error(`${script} exited (${code}) early:\n${child.output}`)) : resolve(code)));
   });
-  return { child, seen };
+  return { child, seen: within(seen, `${script} ${pattern ? `to print ${pattern}` : 'to exit'}`, () => child.output) };
 }
 
 function exited(child) {
-  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  const exit = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  return within(exit, 'the process to exit', () => child.output ?? '');
 }
 
 test('listener.js and sender.js: the two halves talk over the relay; the listener stops on Ctrl-C', async (t) => {
@@ -132,20 +142,22 @@ test('listener.js and sender.js against an emulator already on the port with ano
 
 function connect(uri) {
   const client = new hyco.client();
-  return new Promise((resolve, reject) => {
+  const connected = new Promise((resolve, reject) => {
     client.once('connect', resolve);
     client.once('connectFailed', reject);
     client.connect(uri);
   });
+  return within(connected, `a WebSocket connection to ${uri}`);
 }
 
 function nextText(connection) {
-  return new Promise((resolve) =>
+  const text = new Promise((resolve) =>
     connection.on('message', (m) => {
       const message = JSON.parse(m.utf8Data);
       if (message.text) resolve(message);
     }),
   );
+  return within(text, 'a chat message');
 }
 
 test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the chat uses that relay, as it would Azure', async (t) => {
@@ -156,7 +168,7 @@ test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the 
   const child = spawn(process.execPath, [path.join(ROOT, 'examples/hybrid.js'), '--http-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   t.after(() => child.exitCode === null && child.kill('SIGKILL'));
   let output = '';
-  await new Promise((resolve, reject) => {
+  const banner = new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       output += d;
       if (/through the relay:/.test(output)) resolve();
@@ -164,6 +176,7 @@ test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the 
     child.stderr.on('data', (d) => (output += d));
     child.once('exit', () => reject(new Error(output)));
   });
+  await within(banner, 'hybrid.js to print its banner', () => output);
   assert.match(output, /relay:\s+ws:\/\/127\.0\.0\.1:\d+ \(from the connection string\)/);
   assert.match(output, /hybrid connection:\s+team-chat/);
   assert.equal(relay.stats().hybridConnections[0].listeners, 1);

@@ -201,3 +201,53 @@ test('a wait over a second shows a spinner line on a terminal (and none when pip
   });
   assert.equal(piped, '', 'nothing while it waits, when nobody watches');
 });
+
+// Found by CI under load: a greeting that came in the same packet as the handshake was counted as the one reply
+// -m waits for before -m's message was sent, so the CLI closed first, the message was never sent, and it exited 0.
+test('-m: a greeting that arrives with the handshake never makes send close before its messages are sent', async (t) => {
+  const http = require('node:http');
+  const crypto = require('node:crypto');
+  const { encodeFrame, FrameReader } = require('hyco-test-support/raw');
+  let received;
+  let closeAtOnce = false;
+  const server = http.createServer((req, res) => res.writeHead(404).end());
+  server.on('upgrade', (req, socket) => {
+    const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    // The 101 and a greeting in one write: they reach the client in one chunk.
+    socket.write(
+      Buffer.concat([
+        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`),
+        encodeFrame({ opcode: 0x1, payload: Buffer.from('welcome'), mask: false }),
+        ...(closeAtOnce ? [encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]), mask: false })] : []),
+      ]),
+    );
+    const reader = new FrameReader(socket, Buffer.alloc(0), { masked: true });
+    socket.on('error', () => {});
+    // The close frame is answered, as a server does.
+    socket.on('data', () => {
+      if (reader.frames.some((f) => f.opcode === 0x8) && !socket.writableEnded) socket.end(encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]), mask: false }));
+    });
+    received = new Promise((resolve) => socket.on('close', () => resolve(reader.frames)));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const cs = `Endpoint=sb://127.0.0.1:${server.address().port}/;SharedAccessKeyName=Root;SharedAccessKey=${Buffer.from('k'.repeat(32)).toString('base64')};UseDevelopmentEmulator=true;EntityPath=echo`;
+  const result = await send(['-c', cs, '-m', 'hello', '--wait', '2000']);
+  assert.equal(result.stdout.trim(), 'welcome', 'the greeting is printed as the reply');
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /1006|WRITE_AFTER_END/);
+  const frames = await received;
+  assert.deepEqual(
+    frames.map((f) => [f.opcode, f.opcode === 0x1 ? f.payload.toString() : '']),
+    [
+      [0x1, 'hello'],
+      [0x8, ''],
+    ],
+    'the message went out before the close frame',
+  );
+  // A listener that closes before piped input has been sent: the lines not sent are reported, exit 1.
+  closeAtOnce = true;
+  const cut = await send(['-c', cs, '--wait', '500'], 'a\nb\nc\n');
+  assert.equal(cut.code, 1, cut.stderr);
+  assert.match(cut.stderr, /the connection closed before the end of the input: the rest was not sent/);
+});

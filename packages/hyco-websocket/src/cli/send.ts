@@ -122,7 +122,9 @@ async function send(flags: SendFlags, command: Command): Promise<void> {
   const interactive = flags.message.length === 0 && process.stdin.isTTY === true && !flags.json;
   const wanted = flags.replies ?? (flags.message.length ? 1 : Infinity);
   let replies = 0;
-  let inputEnded = flags.message.length > 0;
+  // Replies end the exchange only once everything has been sent (-m: at once; piped: at the input's end).
+  let inputEnded = false;
+  let unsent = 0;
   let idle: NodeJS.Timeout | undefined;
   const finish = () => {
     if (idle) clearTimeout(idle);
@@ -150,7 +152,7 @@ async function send(flags: SendFlags, command: Command): Promise<void> {
       outParts(['<', 'cyan'], ` ${show(m)}`);
       lines?.prompt(true);
     } else out(show(m));
-    if (replies >= wanted) finish();
+    if (replies >= wanted && inputEnded) finish();
     else armIdle();
   };
   connection.off('message', keep);
@@ -163,19 +165,25 @@ async function send(flags: SendFlags, command: Command): Promise<void> {
       complain(`${replies} of ${wanted} replies came within ${flags.wait} ms`);
       process.exitCode = 1;
     }
+    if (unsent || (!inputEnded && !interactive)) {
+      complain('the connection closed before the end of the input: the rest was not sent');
+      process.exitCode = 1;
+    }
     lines?.close();
     process.stdin.pause();
   });
   if (flags.json) outJson({ type: 'connected', path, address: relay.address, protocol: connection.protocol ?? null });
-  for (const m of early.splice(0)) onMessage(m);
   const sendOne = (data: string | Buffer) => {
     if (typeof data !== 'string') connection.sendBytes(data);
     else if (flags.binary) connection.sendBytes(Buffer.from(data, 'utf8'));
     else connection.sendUTF(data);
   };
   if (flags.message.length) {
+    // Sent before the early messages count: a greeting that came with the handshake must not end the exchange first.
     for (const m of outgoing) sendOne(m);
-    armIdle();
+    inputEnded = true;
+    for (const m of early.splice(0)) onMessage(m);
+    if (replies < wanted) armIdle();
     return;
   }
   if (interactive) {
@@ -183,8 +191,12 @@ async function send(flags: SendFlags, command: Command): Promise<void> {
     lines = createInterface({ input: process.stdin, output: process.stdout, prompt: `${paint('>', 'green')} ` });
     lines.prompt();
   } else lines = createInterface({ input: process.stdin });
+  for (const m of early.splice(0)) onMessage(m);
   lines.on('line', (line) => {
-    if (!connection.connected) return;
+    if (!connection.connected) {
+      unsent++;
+      return;
+    }
     try {
       sendOne(flags.hex ? fromHex(line) : line);
     } catch (err) {
