@@ -6,6 +6,7 @@
  * apart), timed out or aborted. Nothing of a given-up attempt lingers: its
  * request is aborted and its socket to the proxy destroyed.
  */
+import { useFastDataPath } from './data-path';
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import dns from 'node:dns';
@@ -198,6 +199,7 @@ export function dial(uri: string, options: DialOptions): Dial {
   client.on('connect', (connection: WebSocketConnection) => {
     holdFirstData(client, connection);
     writeFragmentsTogether(connection);
+    useFastDataPath(connection);
     if (!finish({ kind: 'connect', connection })) connection.drop();
   });
   client.on('httpResponse', (response: { statusCode?: number; statusMessage?: string; resume(): void }) => {

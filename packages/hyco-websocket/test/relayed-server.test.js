@@ -25,13 +25,13 @@ test('mount() and unmount() are not supported and say so', async (t) => {
   assert.throws(() => server.unmount(), { code: 'ERR_HYCO_NOT_SUPPORTED' });
 });
 
-test('defaults match WebSocketServer\'s for accepted connections', async (t) => {
+test('defaults match WebSocketServer\'s for accepted connections, but for 64 KiB fragments (its 16 KiB: four times the frames for every hop)', async (t) => {
   const relay = await startRelay(t);
   const server = await relayedServer(t, relay);
   const c = server.config;
   assert.deepEqual(
     [c.maxReceivedFrameSize, c.maxReceivedMessageSize, c.fragmentOutgoingMessages, c.fragmentationThreshold, c.keepalive, c.keepaliveInterval, c.dropConnectionOnKeepaliveTimeout, c.keepaliveGracePeriod, c.closeTimeout, c.autoAcceptConnections],
-    [0x10000, 0x100000, true, 0x4000, true, 20000, true, 10000, 5000, false],
+    [0x10000, 0x100000, true, 0x10000, true, 20000, true, 10000, 5000, false],
   );
 });
 

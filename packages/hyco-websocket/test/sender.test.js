@@ -98,18 +98,19 @@ test('the fragments of one message leave in one socket write, listener and sende
   const payload = crypto.randomBytes(16 * 16384 + 100);
   await delay(50);
 
-  // Listener to sender: 17 fragments of the default 16 KB threshold, in one write.
+  // Listener to sender: 5 fragments of relayedServer's default 64 KiB threshold, in one write.
   const listenerWrites = countWrites(listenerSide.socket);
   const frames = [];
   const allFrames = new Promise((resolve) => sender.on('frame', (frame) => frames.push(frame) && frame.fin && resolve()));
   listenerSide.sendBytes(payload);
   await allFrames;
   assert.equal(listenerWrites.writes, 1, 'one write for the whole fragmented message');
-  assert.deepEqual(frames.map((f) => f.binaryPayload.length), [...Array(16).fill(16384), 100]);
-  assert.deepEqual(frames.map((f) => f.opcode), [0x2, ...Array(16).fill(0)]);
+  assert.deepEqual(frames.map((f) => f.binaryPayload.length), [...Array(4).fill(65536), 100]);
+  assert.deepEqual(frames.map((f) => f.opcode), [0x2, ...Array(4).fill(0)]);
+  assert.deepEqual(frames.map((f) => f.fin), [false, false, false, false, true]);
   assert.ok(Buffer.concat(frames.map((f) => f.binaryPayload)).equals(payload), 'the bytes, in order');
 
-  // Sender to listener: the same.
+  // Sender to listener (websocket's client default, 16 KiB fragments): the same.
   const senderWrites = countWrites(sender.socket);
   const received = once(listenerSide, 'message');
   sender.sendBytes(payload);
