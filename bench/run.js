@@ -347,7 +347,7 @@ const scenarios = {
       }),
     );
     agent.destroy();
-    return { unit: 'req/s', value: done / ((now() - t0) / 1000) };
+    return { unit: 'req/s', value: done / ((now() - t0) / 1000), count: done };
   },
 
   /** The http row against an emulator that does not record (its inspector off): what recording costs. */
@@ -527,6 +527,8 @@ function withTimeout(promise, ms, what) {
 const ROWS = [
   ['setup', 'connect + first echo p50 (ms)', (r) => r.p50, false],
   ['setup', 'connect + first echo p99 (ms)', (r) => r.p99, false],
+  ['setup', 'setup: relay hop CPU µs per connection (emulator; floor: forwarder)', (r) => r.cpuEach.emulator ?? r.cpuEach.forwarder, false],
+  ['setup', 'setup: listener CPU µs per connection', (r) => r.cpuEach.listener, false],
   ['rtt', '64 B round trip p50 (µs)', (r) => r.p50, false],
   ['rtt', '64 B round trip p99 (µs)', (r) => r.p99, false],
   ['setup-tls', 'TLS: connect + first echo p50 (ms)', (r) => r.p50, false],
@@ -542,6 +544,8 @@ const ROWS = [
   ['throughput', '1 MB: emulator CPU ms per MB', (r) => r.cpuPerMB['1 MB'].emulator, false],
   ['fanin', 'fan-in msg/s', (r) => r.value, true],
   ['http', 'HTTP GET req/s (16 at a time)', (r) => r.value, true],
+  ['http', 'HTTP: relay hop CPU µs per request (emulator; floor: forwarder)', (r) => r.cpuEach.emulator ?? r.cpuEach.forwarder, false],
+  ['http', 'HTTP: listener CPU µs per request', (r) => r.cpuEach.listener, false],
   ['http-unrecorded', 'HTTP GET req/s, inspector not recording', (r) => r.value, true],
   ['expose', 'expose: HTTP GET req/s (16 at a time)', (r) => r.value, true],
   ['expose', 'expose: 1 MB GET p50 (ms)', (r) => r.p50, false],
@@ -622,6 +626,18 @@ function verdicts(results) {
   };
   // Against the one-hop floor.
   against('floor', { setup: 1.3, rtt: 1.3, throughput: 0.8 });
+  // HTTP: half the floor's rate at least; the emulator at most 3× the forwarder's CPU per request, the listener at most
+  // 1.5× a plain Node HTTP server's (the direct mode's).
+  const httpRate = ratio('http', (r) => r.value, 'floor');
+  check(`relayed HTTP req/s ≥ 0.5× floor (${x(httpRate)})`, httpRate === undefined ? undefined : httpRate >= 0.5);
+  const emulatorPerRequest = valueOf(results, 'relayed', 'http', (r) => r.cpuEach.emulator);
+  const forwarderPerRequest = valueOf(results, 'floor', 'http', (r) => r.cpuEach.forwarder);
+  const hopCpu = emulatorPerRequest && forwarderPerRequest ? emulatorPerRequest / forwarderPerRequest : undefined;
+  check(`emulator CPU per HTTP request ≤ 3× the floor forwarder's (${format(emulatorPerRequest)} vs ${format(forwarderPerRequest)} µs: ${x(hopCpu)})`, hopCpu === undefined ? undefined : hopCpu <= 3);
+  const listenerPerRequest = valueOf(results, 'relayed', 'http', (r) => r.cpuEach.listener);
+  const plainPerRequest = valueOf(results, 'direct', 'http', (r) => r.cpuEach.listener);
+  const listenerCpu = listenerPerRequest && plainPerRequest ? listenerPerRequest / plainPerRequest : undefined;
+  check(`listener CPU per HTTP request ≤ 1.5× a plain Node HTTP server's (${format(listenerPerRequest)} vs ${format(plainPerRequest)} µs: ${x(listenerCpu)})`, listenerCpu === undefined ? undefined : listenerCpu <= 1.5);
   // Expose: HTTP through the proxy at half the floor's rate at least.
   const exposeRate = ratio('expose', (r) => r.value, 'floor');
   check(`expose HTTP req/s ≥ 0.5× floor (${x(exposeRate)})`, exposeRate === undefined ? undefined : exposeRate >= 0.5);
@@ -720,6 +736,11 @@ async function main() {
           const after = await cpu(ctx.processes);
           result.cpu = {};
           for (const name of Object.keys(after)) result.cpu[name] = after[name] - before[name];
+          // Each process's CPU per connection set up (setup rows) or per request (HTTP rows), µs.
+          if (result.count && (scenario === 'setup' || scenario === 'http')) {
+            result.cpuEach = {};
+            for (const name of Object.keys(result.cpu)) result.cpuEach[name] = (result.cpu[name] * 1000) / result.count;
+          }
           run[mode][scenario] = result;
           process.stdout.write(`  ${mode.padEnd(8)} ${scenario.padEnd(11)} done in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
         } catch (err) {

@@ -11,7 +11,8 @@ import createDebug from 'debug';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { statusError } from './control-channel';
-import { writeFragmentsTogether } from './dial';
+import { holdFirstData, writeFragmentsTogether } from './dial';
+import { useFastDataPath } from './data-path';
 import { RelayArgumentError, RelayError, optionalAbortSignal, readOptions } from './errors';
 import { connectionStringTarget } from './identity';
 import { AUTH_HEADER } from './protocol/constants';
@@ -226,7 +227,14 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
     }
     this.attempt = undefined;
     clearTimeout(attempt.timer);
-    if (event === 'connect' && args[0]) writeFragmentsTogether(args[0] as WebSocketConnection);
+    if (event === 'connect' && args[0]) {
+      const connection = args[0] as WebSocketConnection;
+      // The listener's first messages can come with the 101: held for a turn, so that whoever awaits
+      // relayedConnect has attached its handlers; then the faster data path (src/data-path.ts).
+      holdFirstData(this, connection);
+      writeFragmentsTogether(connection);
+      useFastDataPath(connection);
+    }
     if (event === 'connectFailed') {
       if (args[0] instanceof Error && !(args[0] instanceof RelayError) && !(args[0] instanceof RelayArgumentError)) args[0] = explain(args[0], attempt);
       attempt.controller.abort();

@@ -14,11 +14,17 @@
  * - It parses one frame per turn of the event loop (the next on
  *   `setImmediate`) and hands each to `processFrame` on `nextTick`: three
  *   scheduled callbacks per frame, and a chunk that ends with the peer's FIN
- *   can lose its last frames (the socket closes before they are parsed).
- *   Here every whole frame of a chunk is parsed and processed as the chunk
- *   arrives, in order; `pause()` from a message handler stops at the next
- *   frame (the rest waits for `resume()`), and a dropped or closed
- *   connection parses nothing more.
+ *   loses its last frames (the socket closes before they are parsed). Here
+ *   the fragments of a message are parsed and assembled at once; what the
+ *   user sees (a message, a frame event, a ping or pong) still comes a turn
+ *   of the event loop after the one before, as with `websocket`, so code
+ *   that awaits between two messages is ready for the next. At the peer's
+ *   FIN every whole frame read is handed over, paused or not (at most the
+ *   rest of one chunk), before `websocket` ends the connection. `pause()`
+ *   stops at the next frame (the socket's own state counts: Node's `resume`
+ *   event comes a tick late), and a closed or dropped connection parses
+ *   nothing more. A handler that throws is the application's uncaught
+ *   exception, as when `websocket` emits on `nextTick`, and parsing goes on.
  * - Every limit and protocol check stays, with `websocket`'s reasons and
  *   close codes: control frames over 125 bytes or fragmented, frames over
  *   `maxReceivedFrameSize` (refused as soon as the length is read, before
@@ -88,31 +94,71 @@ interface Internals {
   emit(event: string, ...args: unknown[]): boolean;
 }
 
+/** Chunks shorter than this are copied into a shared slab rather than queued one by one. */
+const SMALL_CHUNK = 1024;
+/** The slab small chunks are gathered in, bytes. */
+const SLAB_BYTES = 64 * 1024;
+
 /**
  * The bytes read and not yet parsed: the socket's chunks, in order, read
  * from an offset into the first. `write` and `length` are what
  * `websocket`'s connection uses of its own list.
+ *
+ * Every operation is linear in the bytes it touches, however the peer cuts
+ * its bytes: consumed chunks are dropped by moving an index (the array is
+ * compacted now and then, not shifted per chunk), and small chunks (a peer
+ * that sends a large frame a few bytes at a time) are gathered into 64 KiB
+ * slabs, so the queue holds a few entries, not one per write.
  */
 export class ChunkQueue {
   private chunks: Buffer[] = [];
+  /** The index of the first chunk still holding unread bytes. */
+  private head = 0;
   private offset = 0;
   private total = 0;
+  /** The slab small chunks are copied into, and how much of it is used; the last queued chunk is a view of it. */
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
 
   get length(): number {
     return this.total;
   }
 
+  /** How many chunks are queued (for tests: small chunks do not each take an entry). */
+  get chunkCount(): number {
+    return this.chunks.length - this.head;
+  }
+
   write(chunk: Buffer): boolean {
-    if (chunk.length) {
+    const n = chunk.length;
+    if (n === 0) return true;
+    this.total += n;
+    if (n >= SMALL_CHUNK) {
       this.chunks.push(chunk);
-      this.total += chunk.length;
+      this.slab = undefined;
+      return true;
     }
+    const slab = this.slab;
+    if (slab && this.slabUsed + n <= slab.length) {
+      // The last queued chunk is the view of this slab that ends where the free space starts: it grows.
+      const last = this.chunks.length - 1;
+      const view = this.chunks[last];
+      chunk.copy(slab, this.slabUsed);
+      this.slabUsed += n;
+      this.chunks[last] = slab.subarray(view.byteOffset - slab.byteOffset, this.slabUsed);
+      return true;
+    }
+    const fresh = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    chunk.copy(fresh, 0);
+    this.slab = fresh;
+    this.slabUsed = n;
+    this.chunks.push(fresh.subarray(0, n));
     return true;
   }
 
   /** The byte `at` bytes from the front (at < length). */
   byteAt(at: number): number {
-    let i = 0;
+    let i = this.head;
     let position = at + this.offset;
     while (position >= this.chunks[i].length) {
       position -= this.chunks[i].length;
@@ -125,32 +171,42 @@ export class ChunkQueue {
   advance(n: number): void {
     this.total -= n;
     let left = n + this.offset;
-    while (this.chunks.length && left >= this.chunks[0].length) {
-      left -= this.chunks[0].length;
-      this.chunks.shift();
+    const chunks = this.chunks;
+    while (this.head < chunks.length && left >= chunks[this.head].length) {
+      left -= chunks[this.head].length;
+      this.head++;
     }
     this.offset = left;
+    if (this.head === chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+      this.slab = undefined;
+    } else if (this.head >= 64 && this.head * 2 >= chunks.length) {
+      this.chunks = chunks.slice(this.head);
+      this.head = 0;
+    }
   }
 
   /** The next `n` bytes (n ≤ length), taken off the front: a view of one chunk when they lie in it, else a copy. */
   take(n: number): Buffer {
-    const first = this.chunks[0];
+    const first = this.chunks[this.head];
     const inFirst = first.length - this.offset;
     let out: Buffer;
     if (n <= inFirst) {
       const view = first.subarray(this.offset, this.offset + n);
-      // A small payload is copied: a view would keep the whole chunk alive as long as the message is kept.
-      out = n * 4 >= first.length ? view : Buffer.from(view);
+      // A payload small beside the memory behind its chunk is copied: a view would keep all of that memory
+      // alive as long as the message is kept.
+      out = n * 4 >= first.buffer.byteLength ? view : Buffer.from(view);
     } else {
       out = Buffer.allocUnsafe(n);
       let copied = 0;
       let offset = this.offset;
-      for (const chunk of this.chunks) {
+      for (let i = this.head; copied < n; i++) {
+        const chunk = this.chunks[i];
         const part = Math.min(chunk.length - offset, n - copied);
         chunk.copy(out, copied, offset, offset + part);
         copied += part;
         offset = 0;
-        if (copied === n) break;
       }
     }
     this.advance(n);
@@ -209,7 +265,9 @@ function readHeader(queue: ChunkQueue, maskBytes: Buffer): Header | { error: str
  * `websocket` would, stopping when the connection is paused, closed or
  * dropped.
  */
-function parseFrames(this: Internals & { parsing?: boolean; again?: boolean; failed?: boolean }): void {
+type ParserState = Internals & { parsing?: boolean; again?: boolean; failed?: boolean; draining?: boolean; next?: NodeJS.Immediate };
+
+function parseFrames(this: ParserState): void {
   // A message handler that resumes the connection comes back here: the running loop carries on instead.
   if (this.parsing) {
     this.again = true;
@@ -226,10 +284,35 @@ function parseFrames(this: Internals & { parsing?: boolean; again?: boolean; fai
   }
 }
 
-function parseLoop(connection: Internals & { failed?: boolean }): void {
+/**
+ * Whether frames may be handed to the user now: not while the connection is
+ * paused. Besides websocket's `inputPaused` (kept by the socket's `pause`
+ * and `resume` events), the socket's own state counts: Node emits `resume`
+ * a tick after `resume()`, even when `pause()` came in between, which would
+ * clear `inputPaused` for a connection its user has just paused. At the
+ * peer's FIN (`draining`), what was read is handed over even when paused:
+ * the socket closes next, and it would be lost.
+ */
+function mayDeliver(connection: ParserState): boolean {
+  if (connection.draining) return true;
+  return !connection.inputPaused && (connection.socket as { readableFlowing?: boolean | null }).readableFlowing !== false;
+}
+
+/** Runs the user's code for a frame; a throw is rethrown on its own tick, as when websocket emits on nextTick, and parsing goes on. */
+function isolated(run: () => void): void {
+  try {
+    run();
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+function parseLoop(connection: ParserState): void {
   const queue = connection.bufferList;
   const maxFrame = connection.config.maxReceivedFrameSize;
-  while (connection.connected && !connection.inputPaused && !connection.failed && queue.length > 0) {
+  while (connection.connected && !connection.failed && queue.length > 0 && mayDeliver(connection)) {
     const header = readHeader(queue, connection.maskBytes);
     if (header === undefined) return;
     if ('error' in header) {
@@ -268,8 +351,19 @@ function parseLoop(connection: Internals & { failed?: boolean }): void {
     }
     frame.binaryPayload = payload;
     frame.parseState = COMPLETE;
-    if (!connection.assembleFragments) connection.emit('frame', frame);
-    connection.processFrame(frame);
+    if (!connection.assembleFragments) isolated(() => connection.emit('frame', frame));
+    isolated(() => connection.processFrame(frame));
+    // As websocket: whatever the user sees (a message, a frame, a ping or pong) comes a turn of the event loop after
+    // the one before, so code that awaits between two messages (a promise settled by the first, say) is ready for
+    // the next. Only the fragments of a message being assembled, which the user does not see, are parsed on at once.
+    const unseen = connection.assembleFragments && !frame.fin && frame.opcode < 0x08;
+    if (!unseen && queue.length > 0 && !connection.draining) {
+      connection.next ??= setImmediate(() => {
+        connection.next = undefined;
+        parseFrames.call(connection);
+      });
+      return;
+    }
   }
 }
 
@@ -293,7 +387,15 @@ function sendFragments(
   const payload = frame.binaryPayload;
   const threshold = connection.config.fragmentationThreshold;
   const length = payload?.length ?? 0;
-  if (frame.opcode > 0x07 || !connection.config.fragmentOutgoingMessages || length <= threshold || !connection.maskOutgoingPackets) {
+  if (
+    frame.opcode > 0x07 ||
+    !connection.config.fragmentOutgoingMessages ||
+    length <= threshold ||
+    !connection.maskOutgoingPackets ||
+    // A threshold that is not a whole number of bytes: websocket's own slicing, as it always did.
+    !Number.isInteger(threshold) ||
+    threshold < 1
+  ) {
     fallback.call(connection, frame, cb);
     return;
   }
@@ -345,6 +447,13 @@ export function useFastDataPath(connection: WebSocketConnection): void {
   if (old && old.length > 0) queue.write(old.take(old.length));
   target.bufferList = queue;
   target.processReceivedData = parseFrames;
+  // At the peer's FIN, before websocket's own 'end' handling ends the connection: every whole frame read is handed
+  // over, paused or not (at most the rest of one chunk: a paused socket reads no more).
+  target.socket.prependListener('end', () => {
+    const state = target as ParserState;
+    state.draining = true;
+    state.processReceivedData();
+  });
   const fallback = target.fragmentAndSend;
   target.fragmentAndSend = function (this: Internals, frame: FrameFields, cb?: (err?: Error | null) => void): void {
     sendFragments(this, frame, cb, fallback);

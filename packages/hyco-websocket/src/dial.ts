@@ -121,16 +121,18 @@ export interface Dial {
  * handlers. Those bytes, and the socket, are held until the next turn of
  * the event loop, so that nothing is lost.
  */
-function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
+export function holdFirstData(client: InstanceType<typeof WebSocketClient>, connection: WebSocketConnection): void {
   const internals = client as unknown as { firstDataChunk?: Buffer | null };
   const early = internals.firstDataChunk;
   internals.firstDataChunk = Buffer.alloc(0);
   connection.socket.pause();
   setImmediate(() => {
+    // Flowing again before the early bytes are handed over: a user who pauses the connection in a handler for
+    // one of them pauses a flowing socket, which stops the rest (pausing a socket paused here would be a no-op).
+    connection.socket.resume();
     if (early && early.length > 0 && connection.connected) {
       (connection as unknown as { handleSocketData(data: Buffer): void }).handleSocketData(early);
     }
-    connection.socket.resume();
   });
 }
 
