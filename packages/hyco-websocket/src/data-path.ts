@@ -18,9 +18,11 @@
  *   the fragments of a message are parsed and assembled at once; what the
  *   user sees (a message, a frame event, a ping or pong) still comes a turn
  *   of the event loop after the one before, as with `websocket`, so code
- *   that awaits between two messages is ready for the next. At the peer's
- *   FIN every whole frame read is handed over, paused or not (at most the
- *   rest of one chunk), before `websocket` ends the connection. `pause()`
+ *   that awaits between two messages is ready for the next. When the
+ *   peer's FIN comes with whole frames still queued, `websocket`'s end
+ *   handling waits until they have been handed over, at the user's pace
+ *   and pause, for at most `closeTimeout` (see holdEndForQueuedFrames).
+ *   `pause()`
  *   stops at the next frame (the socket's own state counts: Node's `resume`
  *   event comes a tick late), and a closed or dropped connection parses
  *   nothing more. A handler that throws is the application's uncaught
@@ -116,7 +118,7 @@ export class ChunkQueue {
   private head = 0;
   private offset = 0;
   private total = 0;
-  /** The slab small chunks are copied into, and how much of it is used; the last queued chunk is a view of it. */
+  /** The slab small chunks are copied into, and how much of it is used. */
   private slab: Buffer | undefined;
   private slabUsed = 0;
 
@@ -135,24 +137,25 @@ export class ChunkQueue {
     this.total += n;
     if (n >= SMALL_CHUNK) {
       this.chunks.push(chunk);
-      this.slab = undefined;
       return true;
     }
-    const slab = this.slab;
-    if (slab && this.slabUsed + n <= slab.length) {
-      // The last queued chunk is the view of this slab that ends where the free space starts: it grows.
-      const last = this.chunks.length - 1;
-      const view = this.chunks[last];
-      chunk.copy(slab, this.slabUsed);
-      this.slabUsed += n;
-      this.chunks[last] = slab.subarray(view.byteOffset - slab.byteOffset, this.slabUsed);
-      return true;
+    // Small chunks share a slab until it is full (across large chunks and drained queues alike), so that the
+    // memory held stays close to the bytes held; the part of a slab already used is never written again.
+    let slab = this.slab;
+    if (!slab || this.slabUsed + n > slab.length) {
+      slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.slab = slab;
+      this.slabUsed = 0;
     }
-    const fresh = Buffer.allocUnsafeSlow(SLAB_BYTES);
-    chunk.copy(fresh, 0);
-    this.slab = fresh;
-    this.slabUsed = n;
-    this.chunks.push(fresh.subarray(0, n));
+    const start = this.slabUsed;
+    chunk.copy(slab, start);
+    this.slabUsed += n;
+    const lastIndex = this.chunks.length - 1;
+    const last = lastIndex >= this.head ? this.chunks[lastIndex] : undefined;
+    // The last queued chunk is the slab's tail: it grows; else the bytes are queued as a view of their own.
+    if (last !== undefined && last.buffer === slab.buffer && last.byteOffset + last.length === slab.byteOffset + start) {
+      this.chunks[lastIndex] = slab.subarray(last.byteOffset - slab.byteOffset, this.slabUsed);
+    } else this.chunks.push(slab.subarray(start, this.slabUsed));
     return true;
   }
 
@@ -180,7 +183,6 @@ export class ChunkQueue {
     if (this.head === chunks.length) {
       this.chunks = [];
       this.head = 0;
-      this.slab = undefined;
     } else if (this.head >= 64 && this.head * 2 >= chunks.length) {
       this.chunks = chunks.slice(this.head);
       this.head = 0;
@@ -265,7 +267,17 @@ function readHeader(queue: ChunkQueue, maskBytes: Buffer): Header | { error: str
  * `websocket` would, stopping when the connection is paused, closed or
  * dropped.
  */
-type ParserState = Internals & { parsing?: boolean; again?: boolean; failed?: boolean; draining?: boolean; next?: NodeJS.Immediate };
+type ParserState = Internals & {
+  parsing?: boolean;
+  again?: boolean;
+  failed?: boolean;
+  next?: NodeJS.Immediate;
+  /** The loop stopped at a frame whose bytes have not all come. */
+  partial?: boolean;
+  /** The peer's FIN came while whole frames were still queued: websocket's end handling waits for them (see useFastDataPath). */
+  endHeld?: () => void;
+  endTimer?: NodeJS.Timeout;
+};
 
 function parseFrames(this: ParserState): void {
   // A message handler that resumes the connection comes back here: the running loop carries on instead.
@@ -282,6 +294,16 @@ function parseFrames(this: ParserState): void {
   } finally {
     this.parsing = false;
   }
+  if (this.endHeld && (this.bufferList.length === 0 || this.partial || this.failed || !this.connected)) releaseEnd(this);
+}
+
+/** Lets websocket handle the peer's FIN it was kept from (everything read has been handed over, or the wait is over). */
+function releaseEnd(state: ParserState): void {
+  const end = state.endHeld;
+  if (!end) return;
+  state.endHeld = undefined;
+  clearTimeout(state.endTimer);
+  end();
 }
 
 /**
@@ -289,12 +311,9 @@ function parseFrames(this: ParserState): void {
  * paused. Besides websocket's `inputPaused` (kept by the socket's `pause`
  * and `resume` events), the socket's own state counts: Node emits `resume`
  * a tick after `resume()`, even when `pause()` came in between, which would
- * clear `inputPaused` for a connection its user has just paused. At the
- * peer's FIN (`draining`), what was read is handed over even when paused:
- * the socket closes next, and it would be lost.
+ * clear `inputPaused` for a connection its user has just paused.
  */
 function mayDeliver(connection: ParserState): boolean {
-  if (connection.draining) return true;
   return !connection.inputPaused && (connection.socket as { readableFlowing?: boolean | null }).readableFlowing !== false;
 }
 
@@ -313,8 +332,12 @@ function parseLoop(connection: ParserState): void {
   const queue = connection.bufferList;
   const maxFrame = connection.config.maxReceivedFrameSize;
   while (connection.connected && !connection.failed && queue.length > 0 && mayDeliver(connection)) {
+    connection.partial = false;
     const header = readHeader(queue, connection.maskBytes);
-    if (header === undefined) return;
+    if (header === undefined) {
+      connection.partial = true;
+      return;
+    }
     if ('error' in header) {
       fail(connection, header.code, header.error);
       return;
@@ -323,7 +346,10 @@ function parseLoop(connection: ParserState): void {
       fail(connection, MESSAGE_TOO_BIG, `Frame size of ${header.length.toString(10)} bytes exceeds maximum accepted frame size`);
       return;
     }
-    if (queue.length < header.size + header.length) return;
+    if (queue.length < header.size + header.length) {
+      connection.partial = true;
+      return;
+    }
     const first = header.first;
     if (first & 0x70) {
       fail(connection, PROTOCOL_ERROR, 'Unsupported usage of rsv bits without negotiated extension.');
@@ -357,7 +383,7 @@ function parseLoop(connection: ParserState): void {
     // the one before, so code that awaits between two messages (a promise settled by the first, say) is ready for
     // the next. Only the fragments of a message being assembled, which the user does not see, are parsed on at once.
     const unseen = connection.assembleFragments && !frame.fin && frame.opcode < 0x08;
-    if (!unseen && queue.length > 0 && !connection.draining) {
+    if (!unseen && queue.length > 0) {
       connection.next ??= setImmediate(() => {
         connection.next = undefined;
         parseFrames.call(connection);
@@ -434,6 +460,51 @@ function sendFragments(
 }
 
 /**
+ * The peer's FIN can come while whole frames are still queued (the last
+ * chunk's, handed over one message per turn, or held by a pause). `websocket`
+ * would end the connection at once and lose them (its `close` then says 1006,
+ * or worse, the data is simply missing). Its `end` handling waits instead
+ * until they have been handed over, at the user's pace (pause included), for
+ * at most `closeTimeout`; the socket is kept half-open meanwhile so that a
+ * close frame among them is still answered. Nothing waits when nothing is
+ * queued.
+ */
+function holdEndForQueuedFrames(state: ParserState): void {
+  const socket = state.socket as Socket & { allowHalfOpen: boolean };
+  const end = socket.end.bind(socket) as (...args: unknown[]) => Socket;
+  // websocket ends its side itself (after its close frame, or at once for a peer that left without one).
+  socket.allowHalfOpen = true;
+  // Set while the peer's 'end' is dispatched, when whole frames are queued: the socket.end() that websocket's own
+  // 'end' handler makes then is held (the user's own close() or drop() at any other time never is).
+  let armed = false;
+  let held = false;
+  socket.end = function (this: Socket, ...args: unknown[]): Socket {
+    if (armed) {
+      armed = false;
+      held = true;
+      return this;
+    }
+    return end(...args);
+  };
+  socket.prependListener('end', () => {
+    state.processReceivedData();
+    if (state.bufferList.length === 0 || state.partial || state.failed || !state.connected) return;
+    armed = true;
+    state.endHeld = () => {
+      if (held) end();
+      held = false;
+    };
+    const wait = (state.config as { closeTimeout?: number }).closeTimeout;
+    state.endTimer = setTimeout(() => releaseEnd(state), typeof wait === 'number' && wait > 0 ? wait : 5000);
+  });
+  // After websocket's handler: nothing else is held.
+  socket.on('end', () => {
+    armed = false;
+  });
+  socket.once('close', () => releaseEnd(state));
+}
+
+/**
  * Puts the faster data path on `connection` (a WebSocketConnection
  * `websocket` made, once its socket listeners are in place). Bytes already
  * buffered move over; nothing is lost or reordered.
@@ -447,13 +518,7 @@ export function useFastDataPath(connection: WebSocketConnection): void {
   if (old && old.length > 0) queue.write(old.take(old.length));
   target.bufferList = queue;
   target.processReceivedData = parseFrames;
-  // At the peer's FIN, before websocket's own 'end' handling ends the connection: every whole frame read is handed
-  // over, paused or not (at most the rest of one chunk: a paused socket reads no more).
-  target.socket.prependListener('end', () => {
-    const state = target as ParserState;
-    state.draining = true;
-    state.processReceivedData();
-  });
+  holdEndForQueuedFrames(target);
   const fallback = target.fragmentAndSend;
   target.fragmentAndSend = function (this: Internals, frame: FrameFields, cb?: (err?: Error | null) => void): void {
     sendFragments(this, frame, cb, fallback);

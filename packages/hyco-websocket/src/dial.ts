@@ -125,11 +125,26 @@ export function holdFirstData(client: InstanceType<typeof WebSocketClient>, conn
   const internals = client as unknown as { firstDataChunk?: Buffer | null };
   const early = internals.firstDataChunk;
   internals.firstDataChunk = Buffer.alloc(0);
-  connection.socket.pause();
+  const socket = connection.socket;
+  socket.pause();
+  // What the user asks for meanwhile (pause() of a socket paused here would be a no-op, and a resume() would
+  // let later bytes overtake the early ones): recorded, and applied when the early bytes are handed over.
+  let wanted: 'pause' | 'resume' | undefined;
+  const target = connection as unknown as { pause(): void; resume(): void; inputPaused: boolean };
+  target.pause = () => void (wanted = 'pause');
+  target.resume = () => void (wanted = 'resume');
   setImmediate(() => {
-    // Flowing again before the early bytes are handed over: a user who pauses the connection in a handler for
-    // one of them pauses a flowing socket, which stops the rest (pausing a socket paused here would be a no-op).
-    connection.socket.resume();
+    delete (target as { pause?: unknown }).pause;
+    delete (target as { resume?: unknown }).resume;
+    if (wanted === 'pause') {
+      // Held until the user resumes (websocket's resume() resumes the socket, whose 'resume' event parses on).
+      target.inputPaused = true;
+      socket.pause();
+    } else {
+      // Flowing again before the early bytes are handed over: a user who pauses the connection in a handler for
+      // one of them pauses a flowing socket, which stops the rest.
+      socket.resume();
+    }
     if (early && early.length > 0 && connection.connected) {
       (connection as unknown as { handleSocketData(data: Buffer): void }).handleSocketData(early);
     }

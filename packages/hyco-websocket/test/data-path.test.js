@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const fc = require('fast-check');
 const { connection: WebSocketConnection, client: WebSocketClient } = require('websocket');
-const { checkProperty, startRelay, relayedServer, delay } = require('hyco-test-support');
+const { checkProperty, startRelay, relayedServer, delay, until } = require('hyco-test-support');
 const { encodeFrame } = require('hyco-test-support/raw');
 const hyco = require('hyco-websocket');
 const { useFastDataPath } = require('../dist/data-path.js');
@@ -430,4 +430,84 @@ test('two messages in one chunk: a listener attached in a promise continuation a
   const second = await Promise.race([new Promise((resolve) => connection.once('message', (m) => resolve(m.utf8Data))), delay(2000).then(() => 'nothing in 2 s')]);
   assert.equal(second, 'data');
   connection.drop();
+});
+
+// Found by a second adversarial review: every chunk of 1 KiB or more dropped the slab, so a peer alternating 1024-byte
+// and 1-byte writes made each byte cost a fresh 64 KiB slab (57 MiB held for 0.9 MB queued).
+test('memory held by the queue stays close to the bytes queued, however the peer mixes large and small writes', () => {
+  const { ChunkQueue } = require('../dist/data-path.js');
+  const queue = new ChunkQueue();
+  let bytes = 0;
+  for (let i = 0; i < 900; i++) {
+    for (const chunk of [Buffer.alloc(1024, 1), Buffer.alloc(1, 2)]) {
+      queue.write(chunk);
+      bytes += chunk.length;
+    }
+  }
+  // The memory behind what the queue holds (its chunks are private to it; read here for the test alone).
+  const stores = new Set(queue.chunks.map((chunk) => chunk.buffer));
+  const held = [...stores].reduce((sum, store) => sum + store.byteLength, 0);
+  assert.ok(held < 1.5 * bytes + 64 * 1024, `${held} bytes held for ${bytes} queued`);
+  const all = queue.take(bytes);
+  assert.equal(all.length, bytes);
+  assert.equal(all[1024], 2);
+});
+
+// Found by a second adversarial review: at the peer's FIN every queued frame was handed over at once, pause or not
+// (19,800 messages after a pause(), 19,937 in one synchronous run). Now websocket's own end handling waits for them,
+// at the user's pace, up to closeTimeout.
+test('at the peer\'s FIN, queued messages still come one per turn and pause() still holds them; the close code comes after them', async (t) => {
+  for (const pauseAt of [Infinity, 200]) {
+    const { raw, socket } = await socketPair(t);
+    const connection = connectionOn(socket, true);
+    let delivered = 0;
+    let burst = 0;
+    let maxBurst = 0;
+    let resumed = false;
+    let whilePaused = 0;
+    let paused = false;
+    connection.on('message', () => {
+      delivered++;
+      if (paused) whilePaused++;
+      burst++;
+      maxBurst = Math.max(maxBurst, burst);
+      queueMicrotask(() => (burst = 0));
+      if (delivered === pauseAt) {
+        paused = true;
+        connection.pause();
+        setTimeout(() => {
+          paused = false;
+          resumed = true;
+          connection.resume();
+        }, 200);
+      }
+    });
+    const closed = new Promise((resolve) => connection.on('close', (code) => resolve(code)));
+    raw.on('data', () => {});
+    const messages = Array.from({ length: 5000 }, (_, i) => serverFrame(0x2, Buffer.alloc(100, i & 0xff)));
+    raw.end(Buffer.concat([...messages, serverFrame(0x8, Buffer.from([0x03, 0xe8]))]));
+    assert.equal(await closed, 1000, `pause at ${pauseAt}`);
+    assert.equal(delivered, 5000);
+    assert.equal(whilePaused, 0, 'nothing while paused');
+    assert.equal(maxBurst, 1, 'one message per turn');
+    if (pauseAt !== Infinity) assert.ok(resumed);
+  }
+});
+
+// Found by a second adversarial review: a pause() right after the connection was handed over (before the next turn)
+// was undone when the held first bytes were handed over.
+test('pause() made as soon as the connection is handed over holds the messages that came with the handshake and after it', async (t) => {
+  const uri = await greetingServer(t, serverFrame(0x1, Buffer.from('early')), (socket) =>
+    setTimeout(() => socket.writable && socket.write(Buffer.concat([serverFrame(0x1, Buffer.from('a')), serverFrame(0x1, Buffer.from('b'))])), 30),
+  );
+  const connection = await hyco.relayedConnect(uri, { token: require('hyco-test-support').token('echo') });
+  t.after(() => connection.drop());
+  connection.pause();
+  const seen = [];
+  connection.on('message', (m) => seen.push(m.utf8Data));
+  await delay(200);
+  assert.deepEqual(seen, [], 'nothing while paused');
+  connection.resume();
+  await until(() => seen.length === 3, 5000, 'the three messages');
+  assert.deepEqual(seen, ['early', 'a', 'b']);
 });
