@@ -72,11 +72,8 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
   private readonly counters = new ForwardCounters();
   private readonly sockets: (net.Server | dgram.Socket | undefined)[] = [];
   private readonly bound: (LocalAddress | undefined)[] = [];
-  /** Open connections and routes, and how to end each at once. */
-  private readonly open = new Map<ForwardedConnection, (reason: RelayError) => void>();
   /** Relayed connections being opened, and how to give each up. */
   private readonly attempts = new Set<() => void>();
-  private readonly drained = new Set<() => void>();
   private pendingBinds: number;
   private closing: Promise<void> | undefined;
 
@@ -121,7 +118,7 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
 
   /** The connections and routes open now. */
   get connections(): ForwardedConnection[] {
-    return [...this.open.keys()];
+    return this.counters.connections;
   }
 
   /**
@@ -155,11 +152,7 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
     );
     for (const giveUp of [...this.attempts]) giveUp();
     const reason = new RelayError('ERR_HYCO_CLOSED', 'The forwarder is closing');
-    for (const end of [...this.open.values()]) end(reason);
-    const allEnded = new Promise<void>((resolve) => {
-      if (this.open.size === 0) return resolve();
-      this.drained.add(resolve);
-    });
+    const allEnded = this.counters.endAll(reason);
     await Promise.all([...stopped, allEnded]);
     this.emit('close');
   }
@@ -213,19 +206,12 @@ export class LocalForward extends EventEmitter<LocalForwardEvents> {
 
   /** Tracks a connection or route until `finished`; `end` cuts it at once. */
   private track(record: ForwardedConnection, end: (reason: RelayError) => void): (error: RelayError | undefined) => void {
-    this.counters.opened();
-    this.open.set(record, end);
-    this.emit('connection', record);
-    let done = false;
-    return (error) => {
-      if (done) return;
-      done = true;
-      this.open.delete(record);
-      this.counters.closed(record, error);
+    const finished = this.counters.track(record, end, (error) => {
       if (error) debug('connection %s (port name %s) failed: %s', record.id, printable(record.portName), error.message);
       this.emit('connectionClosed', record, error);
-      if (this.open.size === 0) for (const resolve of [...this.drained]) resolve();
-    };
+    });
+    this.emit('connection', record);
+    return finished;
   }
 
   private onStream(socket: net.Socket, binding: ResolvedBinding): void {

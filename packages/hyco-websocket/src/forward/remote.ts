@@ -77,11 +77,8 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
   readonly server: HybridConnectionsWebSocketServer;
   private readonly timings: ForwardTimings;
   private readonly counters = new ForwardCounters();
-  /** Forwarded connections, and how to end each at once. */
-  private readonly open = new Map<ForwardedConnection, (reason: RelayError) => void>();
   /** Connections still in their handshake. */
   private readonly handshakes = new Set<HalfCloseConnection>();
-  private readonly drained = new Set<() => void>();
   private closing: Promise<void> | undefined;
 
   constructor(options: RemoteForwardOptions) {
@@ -142,7 +139,7 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
 
   /** The connections and routes open now. */
   get connections(): ForwardedConnection[] {
-    return [...this.open.keys()];
+    return this.counters.connections;
   }
 
   /**
@@ -160,11 +157,7 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
   private async shutdown(): Promise<void> {
     const reason = new RelayError('ERR_HYCO_CLOSED', 'The forwarder is closing');
     for (const channel of [...this.handshakes]) channel.reset(reason);
-    for (const end of [...this.open.values()]) end(reason);
-    const allEnded = new Promise<void>((resolve) => {
-      if (this.open.size === 0) return resolve();
-      this.drained.add(resolve);
-    });
+    const allEnded = this.counters.endAll(reason);
     await Promise.all([this.server.close(), allEnded]);
     this.emit('close');
   }
@@ -241,18 +234,9 @@ export class RemoteForward extends EventEmitter<RemoteForwardEvents> {
 
   /** Tracks a forwarded connection until `finished`; `end` cuts it at once. */
   private track(record: ForwardedConnection, end: (reason: RelayError) => void): (error: RelayError | undefined) => void {
-    this.counters.opened();
-    this.open.set(record, end);
+    const finished = this.counters.track(record, end, (error) => this.emit('connectionClosed', record, error));
     this.emit('connection', record);
-    let done = false;
-    return (error) => {
-      if (done) return;
-      done = true;
-      this.open.delete(record);
-      this.counters.closed(record, error);
-      this.emit('connectionClosed', record, error);
-      if (this.open.size === 0) for (const resolve of [...this.drained]) resolve();
-    };
+    return finished;
   }
 
   private forward(channel: HalfCloseConnection, binding: ResolvedBinding, request: HybridConnectionsWebSocketRequest, rest: Buffer): void {

@@ -65,8 +65,46 @@ export interface ForwardConnectionEvents {
   connectionClosed: [connection: ForwardedConnection, error: RelayError | undefined];
 }
 
-/** Keeps the totals and the per-connection counts together. */
+/** Keeps the totals, the per-connection counts and the open connections (with how to end each) together. */
 export class ForwardCounters {
+  /** Open connections and routes, and how to end each at once. */
+  private readonly open = new Map<ForwardedConnection, (reason: RelayError) => void>();
+  /** Waiting for the last open connection to end. */
+  private readonly drained = new Set<() => void>();
+
+  /** The connections and routes open now. */
+  get connections(): ForwardedConnection[] {
+    return [...this.open.keys()];
+  }
+
+  /**
+   * Counts `record` open until the returned function is called (once; later
+   * calls do nothing), which counts it closed and then calls `closed`;
+   * `end` cuts it at once (see endAll).
+   */
+  track(record: ForwardedConnection, end: (reason: RelayError) => void, closed: (error: RelayError | undefined) => void): (error: RelayError | undefined) => void {
+    this.opened();
+    this.open.set(record, end);
+    let done = false;
+    return (error) => {
+      if (done) return;
+      done = true;
+      this.open.delete(record);
+      this.closed(record, error);
+      closed(error);
+      if (this.open.size === 0) for (const resolve of [...this.drained]) resolve();
+    };
+  }
+
+  /** Ends every open connection with `reason`; resolves once none is open. */
+  endAll(reason: RelayError): Promise<void> {
+    for (const end of [...this.open.values()]) end(reason);
+    return new Promise<void>((resolve) => {
+      if (this.open.size === 0) return resolve();
+      this.drained.add(resolve);
+    });
+  }
+
   readonly stats: ForwardStats = {
     connectionsOpen: 0,
     connectionsTotal: 0,
