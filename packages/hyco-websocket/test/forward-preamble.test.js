@@ -23,6 +23,23 @@ function split(bytes, cuts) {
   return chunks;
 }
 
+/** Pushes `wire`, cut at `cuts`, into `reader` until it has a result: that result, and every byte after it. */
+function readSplit(reader, wire, cuts) {
+  let result;
+  const after = [];
+  for (const chunk of split(wire, cuts)) {
+    if (result) after.push(chunk);
+    else {
+      const r = reader.push(chunk);
+      if (r.kind !== 'more') {
+        result = r;
+        after.push(r.rest);
+      }
+    }
+  }
+  return { result, after };
+}
+
 const portNames = fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.constantFrom('22', '8888U', '/var/run/postgresql/.s.PGSQL.5432', 'ü'.repeat(127), 'x'.repeat(255)));
 
 test('encodePreamble writes azbridge\'s two messages: [1, 0, mode, n] and the UTF-8 name', () => {
@@ -42,18 +59,7 @@ test('property: the preamble is read whole however it is split, and what follows
       const [head, nameBytes] = preamble.encodePreamble(mode, name);
       const wire = Buffer.concat([head, nameBytes, Buffer.from(data)]);
       const reader = new preamble.PreambleReader();
-      let result;
-      const after = [];
-      for (const chunk of split(wire, cuts)) {
-        if (result) after.push(chunk);
-        else {
-          const r = reader.push(chunk);
-          if (r.kind !== 'more') {
-            result = r;
-            after.push(r.rest);
-          }
-        }
-      }
+      const { result, after } = readSplit(reader, wire, cuts);
       assert.equal(result?.kind, 'preamble');
       assert.equal(result.mode, mode);
       assert.equal(result.portName, Buffer.from(name, 'utf8').toString('utf8'));
@@ -89,18 +95,7 @@ test('property: the 3-byte reply is read however it is split; only exactly [1, 0
     fc.property(fc.constantFrom(0, 1), fc.oneof(fc.constantFrom([1, 0, 0], [1, 0, 1], [0, 0, 0], [0, 0, 1], [0, 0, 255]), fc.array(fc.nat(255), { minLength: 3, maxLength: 3 })), fc.uint8Array({ maxLength: 20 }), fc.array(fc.nat(30), { maxLength: 5 }), (mode, reply, data, cuts) => {
       const wire = Buffer.concat([Buffer.from(reply), Buffer.from(data)]);
       const reader = new preamble.ReplyReader(mode);
-      let result;
-      const after = [];
-      for (const chunk of split(wire, cuts)) {
-        if (result) after.push(chunk);
-        else {
-          const r = reader.push(chunk);
-          if (r.kind !== 'more') {
-            result = r;
-            after.push(r.rest);
-          }
-        }
-      }
+      const { result, after } = readSplit(reader, wire, cuts);
       assert.equal(result.kind, 'reply');
       assert.deepEqual([...result.reply], reply);
       assert.equal(result.accepted, reply[0] === 1 && reply[1] === 0 && reply[2] === mode);
