@@ -150,6 +150,30 @@ async function listen(t, relay, hcPath = 'echo', opts = {}) {
   return ws;
 }
 
+/**
+ * A hand-written HTTP listener: a control channel on `hcPath` that hands
+ * each request to `onRequest(request, channel, body)`: inline ones with
+ * their body (the binary message that follows), address-only ones with
+ * `request.address` only.
+ */
+async function httpListener(t, relay, onRequest, hcPath = 'echo') {
+  const channel = await listen(t, relay, hcPath, { onAccept() {} });
+  let bodyFor;
+  channel.on('message', (data, isBinary) => {
+    if (isBinary) {
+      const deliver = bodyFor;
+      bodyFor = undefined;
+      deliver?.(data);
+      return;
+    }
+    const message = JSON.parse(data);
+    if (!message.request) return;
+    if (message.request.body && message.request.method) bodyFor = (body) => onRequest(message.request, channel, body);
+    else onRequest(message.request, channel);
+  });
+  return channel;
+}
+
 /** Accepts a sender over its rendezvous and echoes every message back. */
 function acceptAndEcho(accept, channel, protocols, wsOptions = {}) {
   const rendezvous = new WebSocket(accept.address, protocols, { perMessageDeflate: false, ...wsOptions });
@@ -323,6 +347,7 @@ module.exports = {
   send,
   sendWs,
   listen,
+  httpListener,
   acceptAndEcho,
   handshakeStatus,
   nextMessage,

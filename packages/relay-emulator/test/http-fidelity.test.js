@@ -8,29 +8,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
-const { startRelay, listen, token, onceOrError, once, delay, until, collectWarnings } = require('hyco-test-support');
-
-/**
- * A hand-written listener: hands each request to `onRequest(request, channel, body)`:
- * inline ones with their body, address-only ones with `request.address` only.
- */
-async function httpListener(t, relay, onRequest, hcPath = 'echo') {
-  const channel = await listen(t, relay, hcPath, { onAccept() {} });
-  let bodyFor;
-  channel.on('message', (data, isBinary) => {
-    if (isBinary) {
-      const deliver = bodyFor;
-      bodyFor = undefined;
-      deliver?.(data);
-      return;
-    }
-    const message = JSON.parse(data);
-    if (!message.request) return;
-    if (message.request.body && message.request.method) bodyFor = (body) => onRequest(message.request, channel, body);
-    else onRequest(message.request, channel);
-  });
-  return channel;
-}
+const { startRelay, httpListener, token, onceOrError, once, delay, until, collectWarnings } = require('hyco-test-support');
 
 /** Opens the request's rendezvous; resolves with the ws once open. */
 async function rendezvous(t, address) {

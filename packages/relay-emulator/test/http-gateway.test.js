@@ -5,26 +5,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
 const { createRelayHttpsUri } = require('hyco-websocket');
-const { startRelay, listen, token, onceOrError } = require('hyco-test-support');
-
-/** A control channel that hands each request message to `onRequest(message, channel)`. */
-async function httpListener(t, relay, onRequest) {
-  const channel = await listen(t, relay, 'echo', { onAccept() {} });
-  let bodyFor;
-  channel.on('message', (data, isBinary) => {
-    if (isBinary) {
-      if (bodyFor) bodyFor(data);
-      bodyFor = undefined;
-      return;
-    }
-    const message = JSON.parse(data);
-    if (!message.request) return;
-    if (message.request.body && message.request.method) {
-      bodyFor = (body) => onRequest(message.request, channel, body);
-    } else onRequest(message.request, channel);
-  });
-  return channel;
-}
+const { startRelay, httpListener, token, onceOrError } = require('hyco-test-support');
 
 test('a small request travels inline with its body; the inline response comes back with status, text, headers and Via', async (t) => {
   const relay = await startRelay(t);

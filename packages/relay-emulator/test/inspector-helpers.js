@@ -2,7 +2,7 @@
 // Helpers of the inspector's tests: a listener speaking the protocol by hand
 // (inline requests and responses), and plain HTTP requests.
 const http = require('node:http');
-const { listen } = require('hyco-test-support');
+const { httpListener: rawHttpListener } = require('hyco-test-support');
 
 /**
  * A control channel on `hc` that answers every request with
@@ -10,27 +10,20 @@ const { listen } = require('hyco-test-support');
  * request's body echoed). Keeps what it received in `channel.requests`.
  */
 async function httpListener(t, relay, hc = 'echo', answer = (request, body) => ({ status: 200, headers: { 'Content-Type': 'text/plain' }, body })) {
-  const channel = await listen(t, relay, hc, { onAccept() {} });
-  channel.requests = [];
-  let bodyFor;
-  const respond = (request, body) => {
-    channel.requests.push({ request, body });
-    const out = answer(request, body ?? Buffer.alloc(0));
-    const payload = out.body === undefined ? Buffer.alloc(0) : Buffer.from(out.body);
-    channel.send(JSON.stringify({ response: { requestId: request.id, statusCode: out.status, responseHeaders: out.headers ?? {}, body: payload.length > 0 } }));
-    if (payload.length > 0) channel.send(payload, { binary: true });
-  };
-  channel.on('message', (data, isBinary) => {
-    if (isBinary) {
-      if (bodyFor) bodyFor(data);
-      bodyFor = undefined;
-      return;
-    }
-    const message = JSON.parse(data);
-    if (!message.request) return;
-    if (message.request.body) bodyFor = (body) => respond(message.request, body);
-    else respond(message.request);
-  });
+  const requests = [];
+  const channel = await rawHttpListener(
+    t,
+    relay,
+    (request, ch, body) => {
+      requests.push({ request, body });
+      const out = answer(request, body ?? Buffer.alloc(0));
+      const payload = out.body === undefined ? Buffer.alloc(0) : Buffer.from(out.body);
+      ch.send(JSON.stringify({ response: { requestId: request.id, statusCode: out.status, responseHeaders: out.headers ?? {}, body: payload.length > 0 } }));
+      if (payload.length > 0) ch.send(payload, { binary: true });
+    },
+    hc,
+  );
+  channel.requests = requests;
   return channel;
 }
 
