@@ -3,6 +3,7 @@
 // (in process or in a child process), tokens, waiting for events, plain
 // `ws` listeners speaking the protocol by hand, `websocket` senders, and
 // relayed servers.
+const http = require('node:http');
 const path = require('node:path');
 const { fork } = require('node:child_process');
 const WebSocket = require('ws');
@@ -172,6 +173,55 @@ async function httpListener(t, relay, onRequest, hcPath = 'echo') {
     else onRequest(message.request, channel);
   });
   return channel;
+}
+
+/**
+ * Reads server-sent events from `url` (the dashboard's live feed); resolves
+ * with { events, next(predicate), ended, headers, close() }, each event
+ * { raw, value } (its data, parsed as JSON).
+ */
+function eventFeed(url) {
+  return new Promise((resolve, reject) => {
+    const events = [];
+    const waiters = [];
+    const req = http.get(url, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+          if (!data) continue;
+          events.push({ raw: data, value: JSON.parse(data) });
+          for (const w of [...waiters]) w();
+        }
+      });
+      const ended = new Promise((done) => res.on('end', () => done('ended')));
+      resolve({
+        ended,
+        headers: res.headers,
+        events,
+        next: (predicate, ms = 5000) =>
+          new Promise((ok, fail) => {
+            const timer = setTimeout(() => fail(new Error('no matching snapshot')), ms);
+            const check = () => {
+              const hit = events.find((e) => predicate(e.value));
+              if (!hit) return;
+              clearTimeout(timer);
+              waiters.splice(waiters.indexOf(check), 1);
+              ok(hit);
+            };
+            waiters.push(check);
+            check();
+          }),
+        close: () => req.destroy(),
+      });
+    });
+    req.on('error', reject);
+  });
 }
 
 /** Accepts a sender over its rendezvous and echoes every message back. */
@@ -348,6 +398,7 @@ module.exports = {
   sendWs,
   listen,
   httpListener,
+  eventFeed,
   acceptAndEcho,
   handshakeStatus,
   nextMessage,

@@ -6,52 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const net = require('node:net');
-const { startRelay, listen, send, token, onceOrError, until, delay } = require('hyco-test-support');
-
-/** Reads server-sent events from `url`; resolves with { next(predicate), close() }. */
-function feed(url) {
-  return new Promise((resolve, reject) => {
-    const events = [];
-    const waiters = [];
-    const req = http.get(url, (res) => {
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-          if (!data) continue;
-          events.push({ raw: data, value: JSON.parse(data) });
-          for (const w of [...waiters]) w();
-        }
-      });
-      const ended = new Promise((done) => res.on('end', () => done('ended')));
-      resolve({
-        ended,
-        headers: res.headers,
-        events,
-        next: (predicate, ms = 5000) =>
-          new Promise((ok, fail) => {
-            const timer = setTimeout(() => fail(new Error('no matching snapshot')), ms);
-            const check = () => {
-              const hit = events.find((e) => predicate(e.value));
-              if (!hit) return;
-              clearTimeout(timer);
-              waiters.splice(waiters.indexOf(check), 1);
-              ok(hit);
-            };
-            waiters.push(check);
-            check();
-          }),
-        close: () => req.destroy(),
-      });
-    });
-    req.on('error', reject);
-  });
-}
+const { startRelay, listen, send, token, onceOrError, until, delay, eventFeed: feed } = require('hyco-test-support');
 
 test('GET / gives browsers the dashboard page and programs JSON; /$status stays JSON', async (t) => {
   const relay = await startRelay(t);

@@ -9,7 +9,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const { createRelayToken, parseConnectionString } = require('hyco-websocket');
-const { startRelay, listen, token, sendWs, onceOrError, until } = require('hyco-test-support');
+const { startRelay, listen, token, sendWs, onceOrError, until, eventFeed } = require('hyco-test-support');
 
 const CLI = path.join(__dirname, '..', 'bin', 'hyco-relay-emulator.js');
 
@@ -89,26 +89,15 @@ test('management needs Manage: a Listen or Send token is 403, none 401; a PUT wi
 
 test('the dashboard shows a hybrid connection created or deleted while running, live, with the activity', async (t) => {
   const relay = await startRelay(t, { hybridConnections: [] });
-  const snapshots = [];
-  const feed = http.get({ host: '127.0.0.1', port: relay.port, path: '/$events', agent: false }, (res) => {
-    let buffer = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk) => {
-      buffer += chunk;
-      let end;
-      while ((end = buffer.indexOf('\n\n')) !== -1) {
-        snapshots.push(JSON.parse(buffer.slice(6, end)));
-        buffer = buffer.slice(end + 2);
-      }
-    });
-  });
-  t.after(() => feed.destroy());
-  await until(() => snapshots.length >= 1, 5000, 'the first snapshot');
-  assert.deepEqual(snapshots[0].stats.hybridConnections, []);
+  const feed = await eventFeed(`http://127.0.0.1:${relay.port}/$events`);
+  t.after(() => feed.close());
+  const snapshots = () => feed.events.map((e) => e.value);
+  await until(() => snapshots().length >= 1, 5000, 'the first snapshot');
+  assert.deepEqual(snapshots()[0].stats.hybridConnections, []);
   assert.equal((await manage(relay.port, 'PUT', 'live', token('live'))).status, 201);
-  await until(() => snapshots.some((s) => s.stats.hybridConnections.some((h) => h.path === 'live') && s.activity.some((a) => a.type === 'hybrid-connection-created' && a.path === 'live')), 5000, 'the creation');
+  await until(() => snapshots().some((s) => s.stats.hybridConnections.some((h) => h.path === 'live') && s.activity.some((a) => a.type === 'hybrid-connection-created' && a.path === 'live')), 5000, 'the creation');
   relay.deleteHybridConnection('live');
-  await until(() => snapshots.at(-1).stats.hybridConnections.length === 0 && snapshots.at(-1).activity.some((a) => a.type === 'hybrid-connection-deleted'), 5000, 'the deletion');
+  await until(() => snapshots().at(-1).stats.hybridConnections.length === 0 && snapshots().at(-1).activity.some((a) => a.type === 'hybrid-connection-deleted'), 5000, 'the deletion');
 });
 
 test('hc create and hc delete from the CLI against a running emulator (its endpoint with the development key, or a connection string)', async (t) => {
