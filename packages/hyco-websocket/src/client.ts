@@ -11,7 +11,7 @@ import createDebug from 'debug';
 import { client as WebSocketClient } from 'websocket';
 import type { connection as WebSocketConnection, IClientConfig } from 'websocket';
 import { statusError } from './control-channel';
-import { holdFirstData, writeFragmentsTogether } from './dial';
+import { holdFirstData } from './dial';
 import { useFastDataPath } from './data-path';
 import { RelayArgumentError, RelayError, optionalAbortSignal, readOptions } from './errors';
 import { connectionStringTarget } from './identity';
@@ -232,7 +232,6 @@ export class HybridConnectionsWebSocketClient extends WebSocketClient {
       // The listener's first messages can come with the 101: held for a turn, so that whoever awaits
       // relayedConnect has attached its handlers; then the faster data path (src/data-path.ts).
       holdFirstData(this, connection);
-      writeFragmentsTogether(connection);
       useFastDataPath(connection);
     }
     if (event === 'connectFailed') {

@@ -51,6 +51,12 @@ import * as bufferUtil from 'bufferutil';
 /** websocket's frame class (its types declare no constructor arguments). */
 const Frame = WebSocketFrame as unknown as new (maskBytes: Buffer, frameHeader: Buffer, config: unknown) => FrameFields;
 
+/** A new frame of `websocket`'s own class for `connection` (to fill in and hand to its `sendFrame`). */
+export function newFrame(connection: WebSocketConnection): WebSocketFrame {
+  const internals = connection as unknown as { maskBytes: Buffer; frameHeader: Buffer; config: unknown };
+  return new Frame(internals.maskBytes, internals.frameHeader, internals.config) as unknown as WebSocketFrame;
+}
+
 /** websocket's parse state for a finished frame. */
 const COMPLETE = 6;
 /** Close codes websocket drops with. */
@@ -422,7 +428,14 @@ function sendFragments(
     !Number.isInteger(threshold) ||
     threshold < 1
   ) {
-    fallback.call(connection, frame, cb);
+    // websocket's own way; a message it fragments still leaves in one write (the socket corked meanwhile).
+    const socket = connection.socket;
+    socket.cork();
+    try {
+      fallback.call(connection, frame, cb);
+    } finally {
+      socket.uncork();
+    }
     return;
   }
   const count = Math.ceil(length / threshold);

@@ -151,29 +151,6 @@ export function holdFirstData(client: InstanceType<typeof WebSocketClient>, conn
   });
 }
 
-/**
- * `websocket` writes each fragment of a message to the socket on its own (a
- * system call and, usually, a TCP segment per 16 KB fragment by default).
- * The fragments of one message are written together instead: the socket is
- * corked while `websocket` fragments the message and uncorked at once, so
- * they leave in one write. Frames, their sizes and their order are
- * unchanged; only the number of writes is.
- */
-export function writeFragmentsTogether(connection: WebSocketConnection): void {
-  const target = connection as unknown as { fragmentAndSend?: (frame: unknown, cb?: unknown) => void; socket: Socket };
-  const fragmentAndSend = target.fragmentAndSend;
-  if (typeof fragmentAndSend !== 'function') return;
-  target.fragmentAndSend = function (this: typeof target, frame: unknown, cb?: unknown): void {
-    const socket = this.socket;
-    socket.cork();
-    try {
-      fragmentAndSend.call(this, frame, cb);
-    } finally {
-      socket.uncork();
-    }
-  };
-}
-
 /** Opens a WebSocket to `uri` on the relay. */
 export function dial(uri: string, options: DialOptions): Dial {
   let settle: (result: DialResult) => boolean = () => false;
@@ -215,7 +192,6 @@ export function dial(uri: string, options: DialOptions): Dial {
   }, options.timeoutMs);
   client.on('connect', (connection: WebSocketConnection) => {
     holdFirstData(client, connection);
-    writeFragmentsTogether(connection);
     useFastDataPath(connection);
     if (!finish({ kind: 'connect', connection })) connection.drop();
   });

@@ -9,7 +9,7 @@
  * backpressure kept: a writer is held back once enough is buffered.
  */
 import createDebug from 'debug';
-import { frame as WebSocketFrame } from 'websocket';
+import { newFrame } from './data-path';
 import type { connection as WebSocketConnection } from 'websocket';
 import { RelayError } from './errors';
 import { MAX_CONTROL_CHANNEL_BODY } from './protocol/constants';
@@ -324,9 +324,7 @@ export class ResponseEncoder {
       return;
     }
     // A frame of its own per flush: `websocket` streams only whole messages.
-    const internals = connection as unknown as { maskBytes: Buffer; frameHeader: Buffer };
-    const Frame = WebSocketFrame as unknown as new (maskBytes: Buffer, frameHeader: Buffer, config: unknown) => InstanceType<typeof WebSocketFrame>;
-    const frame = new Frame(internals.maskBytes, internals.frameHeader, connection.config);
+    const frame = newFrame(connection);
     frame.opcode = this.sentFrames++ === 0 ? OP_BINARY : OP_CONTINUATION;
     frame.fin = fin;
     frame.binaryPayload = data;

@@ -20,7 +20,8 @@
  * A path with a `.` or `..` segment is refused 400.
  */
 import createDebug from 'debug';
-import { client as WebSocketClient, frame as WebSocketFrame } from 'websocket';
+import { client as WebSocketClient } from 'websocket';
+import { newFrame } from '../data-path';
 import type { connection as WebSocketConnection, frame as Frame, IClientConfig } from 'websocket';
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors';
@@ -283,9 +284,7 @@ function join(
       // Pings and pongs belong to their hop.
       if (frame.opcode > OP_CLOSE || !to.connected) return;
       count(frame.binaryPayload.length);
-      const internals = to as unknown as { maskBytes: Buffer; frameHeader: Buffer };
-      const FrameClass = WebSocketFrame as unknown as new (maskBytes: Buffer, frameHeader: Buffer, config: unknown) => Frame;
-      const out = new FrameClass(internals.maskBytes, internals.frameHeader, to.config);
+      const out = newFrame(to);
       out.opcode = frame.opcode;
       out.fin = frame.fin;
       out.binaryPayload = frame.binaryPayload;

@@ -36,7 +36,7 @@
  */
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
-import { frame as WebSocketFrame } from 'websocket';
+import { newFrame } from '../data-path';
 import type { connection as WebSocketConnection, Message } from 'websocket';
 import { RelayError } from '../errors';
 
@@ -83,7 +83,6 @@ interface FrameInternals {
   invalidCloseFrameLength?: boolean;
 }
 
-type FrameConstructor = new (maskBytes: Buffer, frameHeader: Buffer, config: unknown) => FrameInternals;
 
 export interface HalfCloseOptions {
   /** Send an unsolicited pong after this long without sending anything, ms; 0: never. */
@@ -272,8 +271,7 @@ export class HalfCloseConnection extends EventEmitter<HalfCloseEvents> {
   }
 
   private sendClose(code: number, reason: string): void {
-    const Frame = WebSocketFrame as unknown as FrameConstructor;
-    const frame = new Frame(this.internals.maskBytes, this.internals.frameHeader, this.internals.config);
+    const frame: FrameInternals = newFrame(this.connection);
     frame.fin = true;
     frame.opcode = OP_CLOSE;
     frame.closeStatus = code;
