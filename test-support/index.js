@@ -68,6 +68,13 @@ function delay(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** `promise`'s value, or `fallback` when it has not settled within `ms` (the timer is cleared either way). */
+function within(promise, ms, fallback) {
+  let timer;
+  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves when `predicate()` is true, polling; rejects after `ms`. */
 async function until(predicate, ms = 5000, what = 'condition') {
   const end = Date.now() + ms;
@@ -394,6 +401,7 @@ module.exports = {
   onceOrError,
   delay,
   until,
+  within,
   send,
   sendWs,
   listen,

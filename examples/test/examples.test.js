@@ -5,16 +5,17 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const hyco = require('hyco-websocket');
+const { within } = require('hyco-test-support');
 
 const ROOT = path.join(__dirname, '..', '..');
 
+const LATE = Symbol('late');
+
 /** `promise`, or a failure naming `what` (and the output so far) after `ms`: no wait in these tests is unbounded. */
-function within(promise, what, output = () => '', ms = 30000) {
-  let timer;
-  const late = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms\n${output()}`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+async function bounded(promise, what, output = () => '', ms = 30000) {
+  const value = await within(promise, ms, LATE);
+  if (value === LATE) throw new Error(`${what}: nothing after ${ms} ms\n${output()}`);
+  return value;
 }
 
 /** Starts a script; resolves once `pattern` appears in its output (within 30 s). */
@@ -36,12 +37,12 @@ function run(t, script, args, pattern) {
     child.stderr.on('data', (d) => (child.output += d));
     child.once('exit', (code) => (pattern ? reject(new Error(`${script} exited (${code}) early:\n${child.output}`)) : resolve(code)));
   });
-  return { child, seen: within(seen, `${script} ${pattern ? `to print ${pattern}` : 'to exit'}`, () => child.output) };
+  return { child, seen: bounded(seen, `${script} ${pattern ? `to print ${pattern}` : 'to exit'}`, () => child.output) };
 }
 
 function exited(child) {
   const exit = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-  return within(exit, 'the process to exit', () => child.output ?? '');
+  return bounded(exit, 'the process to exit', () => child.output ?? '');
 }
 
 test('listener.js and sender.js: the two halves talk over the relay; the listener stops on Ctrl-C', async (t) => {
@@ -147,7 +148,7 @@ function connect(uri) {
     client.once('connectFailed', reject);
     client.connect(uri);
   });
-  return within(connected, `a WebSocket connection to ${uri}`);
+  return bounded(connected, `a WebSocket connection to ${uri}`);
 }
 
 function nextText(connection) {
@@ -157,7 +158,7 @@ function nextText(connection) {
       if (message.text) resolve(message);
     }),
   );
-  return within(text, 'a chat message');
+  return bounded(text, 'a chat message');
 }
 
 test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the chat uses that relay, as it would Azure', async (t) => {
@@ -176,7 +177,7 @@ test('with HYCO_CONNECTION_STRING (EntityPath naming the hybrid connection) the 
     child.stderr.on('data', (d) => (output += d));
     child.once('exit', () => reject(new Error(output)));
   });
-  await within(banner, 'hybrid.js to print its banner', () => output);
+  await bounded(banner, 'hybrid.js to print its banner', () => output);
   assert.match(output, /relay:\s+ws:\/\/127\.0\.0\.1:\d+ \(from the connection string\)/);
   assert.match(output, /hybrid connection:\s+team-chat/);
   assert.equal(relay.stats().hybridConnections[0].listeners, 1);

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const fc = require('fast-check');
 const { connection: WebSocketConnection, client: WebSocketClient } = require('websocket');
-const { checkProperty, startRelay, relayedServer, delay, until } = require('hyco-test-support');
+const { checkProperty, startRelay, relayedServer, delay, until, within } = require('hyco-test-support');
 const { encodeFrame } = require('hyco-test-support/raw');
 const hyco = require('hyco-websocket');
 const { useFastDataPath } = require('../dist/data-path.js');
@@ -427,7 +427,7 @@ test('two messages in one chunk: a listener attached in a promise continuation a
   const first = new Promise((resolve) => connection.once('message', (m) => resolve(m.utf8Data)));
   raw.write(Buffer.concat([serverFrame(0x1, Buffer.from('reply')), serverFrame(0x1, Buffer.from('data'))]));
   assert.equal(await first, 'reply');
-  const second = await Promise.race([new Promise((resolve) => connection.once('message', (m) => resolve(m.utf8Data))), delay(2000).then(() => 'nothing in 2 s')]);
+  const second = await within(new Promise((resolve) => connection.once('message', (m) => resolve(m.utf8Data))), 2000, 'nothing in 2 s');
   assert.equal(second, 'data');
   connection.drop();
 });

@@ -7,14 +7,7 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const websocket = require('websocket');
 const hyco = require('hyco-websocket');
-const { startRelay, token, once, until, send, FAST_BACKOFF } = require('hyco-test-support');
-
-/** `promise`'s value, or `fallback` when it has not settled within `ms` (the timer is cleared either way). */
-function within(promise, ms, fallback) {
-  let timer;
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
+const { startRelay, token, once, until, within, send, FAST_BACKOFF } = require('hyco-test-support');
 
 /**
  * A WebSocket origin: accepts `chat.v2` when offered, echoes every message

@@ -10,16 +10,9 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const hyco = require('hyco-websocket');
-const { startRelay, token, once, until, FAST_BACKOFF } = require('hyco-test-support');
+const { startRelay, token, once, until, within, FAST_BACKOFF } = require('hyco-test-support');
 
 const CURL = '/usr/bin/curl';
-
-/** `promise`'s value, or `fallback` when it has not settled within `ms` (the timer is cleared either way). */
-function within(promise, ms, fallback) {
-  let timer;
-  const late = new Promise((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /** Runs curl; resolves with its exit code, stdout (a Buffer) and stderr. Fails (never skips) when curl is missing. */
 function curl(args, { input, onStdout } = {}) {
