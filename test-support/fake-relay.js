@@ -7,9 +7,8 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const { EventEmitter } = require('node:events');
 const { WebSocketServer } = require('ws');
-const { FrameReader } = require('./raw');
+const { FrameReader, switchingProtocolsHead } = require('./raw');
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 function serverFrame(opcode, payload, fin = true) {
   const len = payload.length;
@@ -28,8 +27,7 @@ function serverFrame(opcode, payload, fin = true) {
 }
 
 function switchingProtocols(socket, req) {
-  const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}${GUID}`).digest('base64');
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  socket.write(switchingProtocolsHead(req));
 }
 
 /**

@@ -116,6 +116,30 @@ function rawUpgrade(url, headers = {}, rawPath) {
   });
 }
 
+/** The 101 a WebSocket server answers the upgrade request `req` with (RFC 6455 section 4.2.2). */
+function switchingProtocolsHead(req) {
+  const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
+}
+
+/**
+ * A WebSocket server on loopback that answers each upgrade with its 101 and
+ * `first` (a Buffer, or a function giving one per connection) in one write,
+ * so that they reach the client in one chunk, then calls `then(socket)`.
+ * Resolves with { port, close() }.
+ */
+async function greetingServer(first, then = () => {}) {
+  const server = http.createServer((req, res) => res.writeHead(404).end());
+  server.on('upgrade', (req, socket) => {
+    socket.on('error', () => {});
+    const greeting = typeof first === 'function' ? first() : first;
+    socket.write(Buffer.concat([Buffer.from(switchingProtocolsHead(req)), greeting]));
+    then(socket);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: server.address().port, close: () => server.close() };
+}
+
 /** Every frame `reader` still delivers until its socket closes. */
 async function framesUntilClosed(reader) {
   const frames = [];
@@ -128,4 +152,4 @@ async function framesUntilClosed(reader) {
   }
 }
 
-module.exports = { encodeFrame, FrameReader, framesUntilClosed, rawUpgrade };
+module.exports = { encodeFrame, FrameReader, framesUntilClosed, greetingServer, rawUpgrade, switchingProtocolsHead };

@@ -205,33 +205,26 @@ test('a wait over a second shows a spinner line on a terminal (and none when pip
 // Found by CI under load: a greeting that came in the same packet as the handshake was counted as the one reply
 // -m waits for before -m's message was sent, so the CLI closed first, the message was never sent, and it exited 0.
 test('-m: a greeting that arrives with the handshake never makes send close before its messages are sent', async (t) => {
-  const http = require('node:http');
-  const crypto = require('node:crypto');
-  const { encodeFrame, FrameReader } = require('hyco-test-support/raw');
+  const { encodeFrame, FrameReader, greetingServer } = require('hyco-test-support/raw');
   let received;
   let closeAtOnce = false;
-  const server = http.createServer((req, res) => res.writeHead(404).end());
-  server.on('upgrade', (req, socket) => {
-    const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    // The 101 and a greeting in one write: they reach the client in one chunk.
-    socket.write(
+  const server = await greetingServer(
+    () =>
       Buffer.concat([
-        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`),
         encodeFrame({ opcode: 0x1, payload: Buffer.from('welcome'), mask: false }),
         ...(closeAtOnce ? [encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]), mask: false })] : []),
       ]),
-    );
-    const reader = new FrameReader(socket, Buffer.alloc(0), { masked: true });
-    socket.on('error', () => {});
-    // The close frame is answered, as a server does.
-    socket.on('data', () => {
-      if (reader.frames.some((f) => f.opcode === 0x8) && !socket.writableEnded) socket.end(encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]), mask: false }));
-    });
-    received = new Promise((resolve) => socket.on('close', () => resolve(reader.frames)));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    (socket) => {
+      const reader = new FrameReader(socket, Buffer.alloc(0), { masked: true });
+      // The close frame is answered, as a server does.
+      socket.on('data', () => {
+        if (reader.frames.some((f) => f.opcode === 0x8) && !socket.writableEnded) socket.end(encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]), mask: false }));
+      });
+      received = new Promise((resolve) => socket.on('close', () => resolve(reader.frames)));
+    },
+  );
   t.after(() => server.close());
-  const cs = `Endpoint=sb://127.0.0.1:${server.address().port}/;SharedAccessKeyName=Root;SharedAccessKey=${Buffer.from('k'.repeat(32)).toString('base64')};UseDevelopmentEmulator=true;EntityPath=echo`;
+  const cs = `Endpoint=sb://127.0.0.1:${server.port}/;SharedAccessKeyName=Root;SharedAccessKey=${Buffer.from('k'.repeat(32)).toString('base64')};UseDevelopmentEmulator=true;EntityPath=echo`;
   const result = await send(['-c', cs, '-m', 'hello', '--wait', '2000']);
   assert.equal(result.stdout.trim(), 'welcome', 'the greeting is printed as the reply');
   assert.equal(result.code, 0, result.stderr);

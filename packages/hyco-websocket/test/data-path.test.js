@@ -339,20 +339,11 @@ test('paused when the peer\'s FIN comes: what was read is still handed over, and
   assert.deepEqual(seen, ['a', 'b', 'c', 'd']);
 });
 
-/** A WebSocket server on loopback that answers the upgrade with its 101 and `first` in one write, then calls `then(socket)`. */
-async function greetingServer(t, first, then = () => {}) {
-  const http = require('node:http');
-  const crypto = require('node:crypto');
-  const server = http.createServer((req, res) => res.writeHead(404).end());
-  server.on('upgrade', (req, socket) => {
-    const accept = crypto.createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-    socket.on('error', () => {});
-    socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`), first]));
-    then(socket);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+/** The send address of a greeting server (test-support/raw.js) that answers with `first`, closed after the test. */
+async function greetingServer(t, first, then) {
+  const server = await require('hyco-test-support/raw').greetingServer(first, then);
   t.after(() => server.close());
-  return `ws://127.0.0.1:${server.address().port}/$hc/echo?sb-hc-action=connect`;
+  return `ws://127.0.0.1:${server.port}/$hc/echo?sb-hc-action=connect`;
 }
 
 // Found by an adversarial review: messages that came with the 101 were handed over while the socket was paused for
@@ -385,21 +376,12 @@ test('a message handler that throws: the error is uncaught, as with websocket, a
   const { spawn } = require('node:child_process');
   const script = `
     const hyco = require('hyco-websocket');
-    const http = require('node:http');
-    const crypto = require('node:crypto');
-    const { encodeFrame } = require('hyco-test-support/raw');
+    const { encodeFrame, greetingServer } = require('hyco-test-support/raw');
     const frame = (s) => encodeFrame({ opcode: 1, payload: Buffer.from(s), mask: false });
     const uncaught = [];
     process.on('uncaughtException', (e) => uncaught.push(e.message));
-    const server = http.createServer();
-    server.on('upgrade', (req, socket) => {
-      const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-      socket.on('error', () => {});
-      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n'), frame('first')]));
-      setTimeout(() => socket.write(Buffer.concat(['one', 'two', 'three', 'four'].map(frame))), 50);
-    });
-    server.listen(0, '127.0.0.1', async () => {
-      const c = await hyco.relayedConnect('ws://127.0.0.1:' + server.address().port + '/$hc/echo?sb-hc-action=connect', { token: 'SharedAccessSignature sr=x&sig=y&se=9999999999&skn=k' });
+    greetingServer(frame('first'), (socket) => setTimeout(() => socket.write(Buffer.concat(['one', 'two', 'three', 'four'].map(frame))), 50)).then(async (server) => {
+      const c = await hyco.relayedConnect('ws://127.0.0.1:' + server.port + '/$hc/echo?sb-hc-action=connect', { token: 'SharedAccessSignature sr=x&sig=y&se=9999999999&skn=k' });
       const seen = [];
       c.on('message', (m) => {
         seen.push(m.utf8Data);
