@@ -517,12 +517,16 @@ function holdEndForQueuedFrames(state: ParserState): void {
   socket.once('close', () => releaseEnd(state));
 }
 
+/** The connections the data path is on (putting it on twice is a no-op). */
+const installed = new WeakSet<WebSocketConnection>();
+
 /**
  * Puts the faster data path on `connection` (a WebSocketConnection
  * `websocket` made, once its socket listeners are in place). Bytes already
  * buffered move over; nothing is lost or reordered.
  */
 export function useFastDataPath(connection: WebSocketConnection): void {
+  if (installed.has(connection)) return;
   const target = connection as unknown as Internals & { currentFrame?: { parseState: number } };
   // Only before websocket has begun a frame (as `dial` calls it: before any byte was parsed).
   if (target.currentFrame && target.currentFrame.parseState !== 1) return;
@@ -530,6 +534,7 @@ export function useFastDataPath(connection: WebSocketConnection): void {
   const old = target.bufferList as unknown as { length: number; take(n: number): Buffer };
   if (old && old.length > 0) queue.write(old.take(old.length));
   target.bufferList = queue;
+  installed.add(connection);
   target.processReceivedData = parseFrames;
   holdEndForQueuedFrames(target);
   const fallback = target.fragmentAndSend;

@@ -36,7 +36,7 @@
  */
 import { EventEmitter } from 'node:events';
 import createDebug from 'debug';
-import { newFrame } from '../data-path';
+import { newFrame, useFastDataPath } from '../data-path';
 import type { connection as WebSocketConnection, Message } from 'websocket';
 import { RelayError } from '../errors';
 
@@ -68,11 +68,6 @@ interface ConnectionInternals {
   frameQueue: FrameInternals[];
   closeReasonCode: number;
   closeDescription: string | null;
-  /** Bytes read from the socket and not yet parsed into frames. */
-  bufferList: { length: number };
-  /** Parses one frame from `bufferList` (the next one only on setImmediate). */
-  processReceivedData(): void;
-  inputPaused: boolean;
 }
 
 interface FrameInternals {
@@ -137,12 +132,10 @@ export class HalfCloseConnection extends EventEmitter<HalfCloseEvents> {
     });
     connection.on('drain', () => this.emit('drain'));
     connection.on('error', (err: Error) => debug('relayed socket error: %s', err.message));
-    // websocket parses one frame of a chunk at a time, the next on setImmediate: when the last frames, the close
-    // frame and the peer's FIN arrive together, the socket would close (in the same turn of the event loop) before
-    // they are parsed, and they would be lost. At the peer's FIN every frame already read is parsed, before
-    // websocket's own 'end' handling.
-    const socket = connection.socket as unknown as { prependListener(event: 'end', fn: () => void): void };
-    socket.prependListener('end', () => this.parseWhatWasRead());
+    // The frames, close frame included, that arrive with the peer's FIN are all handed over before the connection
+    // ends: the data path (src/data-path.ts, on every connection the library opens; put on here for any other)
+    // holds websocket's end handling until then.
+    useFastDataPath(connection);
     connection.once('close', () => this.onSocketClosed());
     if (!connection.connected) {
       // Already gone (the relay ended it as the handshake completed): reported once the caller has listened.
@@ -150,18 +143,6 @@ export class HalfCloseConnection extends EventEmitter<HalfCloseEvents> {
       return;
     }
     this.armKeepalive();
-  }
-
-  /** Parses every whole frame still buffered (each frame's processing follows on nextTick, before the socket's close). */
-  private parseWhatWasRead(): void {
-    const internals = this.internals;
-    for (;;) {
-      const before = internals.bufferList.length;
-      if (before === 0 || !this.connection.connected || internals.inputPaused) return;
-      internals.processReceivedData();
-      // An incomplete frame (nothing more consumed) waits for bytes that will never come.
-      if (internals.bufferList.length === before) return;
-    }
   }
 
   /** Our direction is done (we sent our close frame). */
